@@ -1,0 +1,7 @@
+"""``python -m xand ...``: see ``xand.cli``."""
+
+import sys
+
+from xand.cli import main
+
+sys.exit(main())

@@ -1,0 +1,32 @@
+"""``python -m xand bench WHAT``: speed figures measured side by side with the obvious alternative."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+NAME = "bench"
+HELP = "benchmarks: prepare throughput, training/inference ECG/s, explanation latency"
+
+#: what -> module whose ``benchmark(args) -> dict`` runs it
+BENCHES = {
+    "prepare": "xand.prepare",
+    "train": "xand.training",
+    "explain": "xand.attribution",
+}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("what", choices=sorted(BENCHES), help="which benchmark")
+    p.add_argument("--data", default=None,
+                   help="PTB-XL-layout folder (default: a synthetic set written to a temporary folder)")
+    p.add_argument("--n", type=int, default=None, help="how many records / batches (benchmark-specific)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--cache-dir", default=None, help="where prepared arrays are cached")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    mod = importlib.import_module(BENCHES[args.what])
+    mod.benchmark(args)
+    return 0
