@@ -1,0 +1,707 @@
+"""What every page of the viewer shares: configuration, the sidebar, URL state and cached services.
+
+Pages stay thin: they call the functions here, which call ``xand`` for all the work. Heavy objects
+(prepared arrays, trained models) are ``st.cache_resource``; tables and explanations (plain numpy /
+pandas) are ``st.cache_data``. Choices live in the URL (``?record=123&head=MI&method=ig``) so that a link
+opens exactly the same view for a colleague.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from xand.constants import EXCLUDED, HEADS, NEGATIVE, POSITIVE
+
+PROJECT = Path(__file__).resolve().parents[1]
+DISCLAIMER = "Research grade, not a medical device: not for diagnosis or treatment decisions."
+STATUS_TEXT = {POSITIVE: "positive", NEGATIVE: "negative", EXCLUDED: "excluded"}
+DEMO_LABEL = "Synthetic demo set"
+PTBXL_LABEL = "PTB-XL folder"
+
+
+# ------------------------------------------------------------------------------------ configuration
+
+@dataclass
+class AppConfig:
+    """Where the app reads and writes; every path can be set by an environment variable.
+
+    Attributes
+    ----------
+    home : the app's working folder (``XAND_HOME``, default ``<project>/data``)
+    data_dir : a PTB-XL folder to open (``XAND_DATA_DIR``); None opens the synthetic demo set
+    plus_dir : a PTB-XL+ folder with ECGdeli fiducials (``XAND_PTBXL_PLUS``), optional
+    runs_dir : trained runs (``XAND_RUNS_DIR``, default ``home/runs``)
+    demo_weights : committed demo heads (``XAND_DEMO_WEIGHTS``, default ``<project>/data/demo_weights``)
+    cache_dir : prepared arrays and delineations (``XAND_CACHE``, default ``home/cache``)
+    demo_records : size of the synthetic demo set written on first run (``XAND_DEMO_N``; None = the
+        synthesizer's default)
+    background : work ahead in background threads (``XAND_BACKGROUND=0`` turns it off, e.g. for
+        tests): after showing an ECG, explain it for the other heads and the next record of the cohort,
+        so that the usual next steps are cache hits; compute the Browse table's probabilities while the
+        table is already shown. Off, the same work happens in the page, with a progress bar.
+    torch_threads : CPU threads of the app's model computations (``XAND_TORCH_THREADS``, default 1). One
+        thread leaves the other core of a 2-core machine to the browser and the server, and avoids
+        OpenMP's spin-waiting: measured on the 2-core review machine under load, one IG explanation took
+        0.04 s with 1 thread and 1.1 s with 2 (cnn1d), 0.7-0.9 s and 0.8-5.3 s (leadwise).
+    """
+
+    home: Path = field(default_factory=lambda: Path(os.environ.get("XAND_HOME") or PROJECT / "data"))
+    data_dir: Path | None = None
+    plus_dir: Path | None = None
+    runs_dir: Path | None = None
+    demo_weights: Path | None = None
+    cache_dir: Path | None = None
+    demo_records: int | None = None
+    background: bool | None = None
+    torch_threads: int | None = None
+
+    def __post_init__(self) -> None:
+        env = os.environ.get
+        if self.torch_threads is None:
+            self.torch_threads = int(env("XAND_TORCH_THREADS") or 1)
+        if self.background is None:
+            self.background = env("XAND_BACKGROUND", "1") not in ("0", "false", "no")
+        self.home = Path(self.home)
+        if self.data_dir is None and env("XAND_DATA_DIR"):
+            self.data_dir = Path(env("XAND_DATA_DIR"))
+        if self.plus_dir is None and env("XAND_PTBXL_PLUS"):
+            self.plus_dir = Path(env("XAND_PTBXL_PLUS"))
+        self.runs_dir = Path(self.runs_dir or env("XAND_RUNS_DIR") or self.home / "runs")
+        self.demo_weights = Path(self.demo_weights or env("XAND_DEMO_WEIGHTS") or PROJECT / "data" / "demo_weights")
+        self.cache_dir = Path(self.cache_dir or env("XAND_CACHE") or self.home / "cache")
+        if self.demo_records is None and env("XAND_DEMO_N"):
+            self.demo_records = int(env("XAND_DEMO_N"))
+
+    @property
+    def demo_dir(self) -> Path:
+        return self.home / "demo"
+
+
+@dataclass
+class Selection:
+    """The sidebar's choices for this script run."""
+
+    cfg: AppConfig
+    data_dir: Path
+    plus_dir: Path | None
+    is_demo: bool
+    run_dir: Path | None
+    head: str
+    method: str
+    paper_grid: bool
+
+
+# ----------------------------------------------------------------------------------------- services
+
+_EXPLAIN_LOCK = threading.Lock()  # one model computation at a time per process (see explain_view)
+_PREFETCH_BUSY = threading.Lock()
+
+def list_runs(cfg: AppConfig) -> dict[str, Path]:
+    """Trained runs by display name, newest first: ``runs_dir/*`` then ``demo_weights/<run>`` (or
+    ``demo_weights`` itself when it is a run). A run is a folder with ``config.json`` and at least one
+    trained head (``<HEAD>/best.pt``); a run still before its first checkpoint is not listed yet."""
+    def is_run(p: Path) -> bool:
+        return (p / "config.json").is_file() and any(p.glob("*/best.pt"))
+
+    found: dict[str, Path] = {}
+    for root, tag in ((cfg.runs_dir, ""), (cfg.demo_weights, "demo/")):
+        if root is None or not root.is_dir():
+            continue
+        if is_run(root):
+            found[tag.rstrip("/") or root.name] = root
+            continue
+        for p in sorted(root.iterdir(), key=lambda q: q.stat().st_mtime, reverse=True):
+            if p.is_dir() and is_run(p):
+                found[f"{tag}{p.name}"] = p
+    return found
+
+
+def _short(p: Path) -> str:
+    """``p`` relative to the project when inside it (commands read better), else absolute."""
+    try:
+        return str(Path(p).resolve().relative_to(PROJECT))
+    except ValueError:
+        return str(p)
+
+
+def train_hint(cfg: AppConfig) -> str:
+    """The command that trains heads on the demo set into the folder the app lists runs from."""
+    return (f"python -m train --data {_short(cfg.demo_dir)} --out {_short(cfg.runs_dir)} "
+            f"--cache-dir {_short(cfg.cache_dir)}")
+
+
+def set_torch_threads(n: int) -> None:
+    """Process-wide torch CPU threads (see ``AppConfig.torch_threads``)."""
+    import torch
+
+    if n > 0 and torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+
+
+def attribution_methods() -> list[str]:
+    from xand.attribution import ATTRIBUTION_METHODS
+
+    names = list(ATTRIBUTION_METHODS)
+    return (["ig"] if "ig" in names else []) + [n for n in names if n != "ig"]
+
+
+@st.cache_resource(show_spinner=False)
+def get_prepared(data_dir: str, cache_dir: str):
+    """The prepared (memory-mapped, mV) array and index of a PTB-XL-layout folder."""
+    from xand.prepare import prepare
+
+    # workers=1: process pools started from a Streamlit script re-import the script as __main__.
+    return prepare(data_dir, cache_dir=cache_dir, workers=1, progress=False)
+
+
+@st.cache_resource(show_spinner=False)
+def get_predictor(run_dir: str, stamp: float):
+    """A trained run (all its heads), loaded once per process; ``stamp`` reloads a retrained run."""
+    from xand.training import load_run
+
+    return load_run(run_dir, device="cpu")
+
+
+def _run_stamp(run_dir: Path) -> float:
+    stamps = [p.stat().st_mtime for p in run_dir.glob("*/best.pt")]
+    return max(stamps) if stamps else (run_dir / "config.json").stat().st_mtime
+
+
+def predictor_for(sel: Selection):
+    """The selected run's Predictor, or None (after saying why) when there is none or it cannot load."""
+    from xand.errors import XandError
+
+    if sel.run_dir is None:
+        return None
+    try:
+        return get_predictor(str(sel.run_dir), _run_stamp(sel.run_dir))
+    except (XandError, OSError, RuntimeError) as exc:
+        st.error(f"Cannot load the run `{sel.run_dir}`: {exc}")
+        sel.run_dir = None  # the page goes on without a model
+        return None
+
+
+def predictions_file(prep, run_dir: Path, stamp: float) -> Path:
+    """Where the probabilities of a run on a prepared set are kept (next to the prepared set)."""
+    key = hashlib.sha256(f"{Path(run_dir).resolve()}|{stamp}".encode()).hexdigest()[:16]
+    return Path(prep.root) / "predictions" / f"{key}.csv"
+
+
+_PROB_JOBS: dict[str, dict] = {}  # predictions file -> {"done", "total", "error", "thread"}
+_PROB_JOBS_LOCK = threading.Lock()
+
+
+def _compute_probabilities(prep, pred, disk: Path, job: dict, chunk: int) -> None:
+    probs: dict[str, list[np.ndarray]] = {}
+    for a in range(0, len(prep), chunk):
+        with _EXPLAIN_LOCK:  # one model computation at a time: an explanation waits one chunk at most
+            part = pred.predict_proba(np.asarray(prep.signals[a:a + chunk]), prep.fs)
+        for h, p in part.items():
+            probs.setdefault(h, []).append(np.asarray(p, dtype=np.float64))
+        job["done"] = min(a + chunk, len(prep))
+    df = pd.DataFrame({f"p_{h}": np.concatenate(v) for h, v in probs.items()},
+                      index=pd.Index(prep.index["ecg_id"].astype(int), name="ecg_id"))
+    disk.parent.mkdir(parents=True, exist_ok=True)
+    tmp = disk.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+    df.to_csv(tmp)
+    os.replace(tmp, disk)  # readers see the whole file or none
+
+
+def ensure_probabilities(sel: "Selection", chunk: int = 128) -> bool:
+    """Every head's probability for every record, computed once onto disk next to the prepared set.
+
+    Returns True when they are ready. With ``background`` the computation runs in a thread (one per run
+    and dataset, whatever the number of sessions) and this returns False until it is done
+    (:func:`probability_job` has the progress); without, it computes here with a progress bar.
+    """
+    if sel.run_dir is None:
+        return False
+    prep = get_prepared(str(sel.data_dir), str(sel.cfg.cache_dir))
+    stamp = _run_stamp(sel.run_dir)
+    disk = predictions_file(prep, sel.run_dir, stamp)
+    if disk.is_file():
+        return True
+    pred = get_predictor(str(sel.run_dir), stamp)
+    if not sel.cfg.background:
+        job = {"done": 0, "total": len(prep), "error": None}
+        with st.spinner(f"Model probabilities for {len(prep)} records …"):
+            _compute_probabilities(prep, pred, disk, job, chunk)
+        return True
+    with _PROB_JOBS_LOCK:
+        job = _PROB_JOBS.get(str(disk))
+        if job is None or (not job["thread"].is_alive() and job["error"] is None and not disk.is_file()):
+            job = {"done": 0, "total": len(prep), "error": None}
+
+            def work() -> None:
+                try:
+                    _compute_probabilities(prep, pred, disk, job, chunk)
+                except Exception as exc:  # noqa: BLE001 - reported on the page
+                    job["error"] = f"{type(exc).__name__}: {exc}"
+
+            job["thread"] = threading.Thread(target=work, name="xand-probabilities", daemon=True)
+            _PROB_JOBS[str(disk)] = job
+            job["thread"].start()
+    return disk.is_file()
+
+
+def probability_job(sel: "Selection") -> dict | None:
+    """Progress of the background probability computation of the selected run (None when none)."""
+    if sel.run_dir is None:
+        return None
+    prep = get_prepared(str(sel.data_dir), str(sel.cfg.cache_dir))
+    return _PROB_JOBS.get(str(predictions_file(prep, sel.run_dir, _run_stamp(sel.run_dir))))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def records_table(data_dir: str, cache_dir: str, run_dir: str | None, stamp: float | None,
+                  with_probabilities: bool) -> pd.DataFrame:
+    """The Browse table: one row per prepared record, with the model's probabilities (``p_<HEAD>``)
+    when a run is set and ``with_probabilities`` (computed before by :func:`ensure_probabilities`)."""
+    prep = get_prepared(data_dir, cache_dir)
+    idx = prep.index
+    cols = [c for c in ("ecg_id", "patient_id", "age", "sex", "device", "split", "strat_fold", *HEADS,
+                        "report") if c in idx.columns]
+    df = idx[cols].copy()
+    df["ecg_id"] = df["ecg_id"].astype(int)
+    if "sex" in df:
+        df["sex"] = df["sex"].map({0: "male", 1: "female"}).fillna("")
+    df["labels"] = [label_summary(r) for r in df[list(HEADS)].to_dict("records")]
+    if run_dir is not None and with_probabilities:
+        disk = predictions_file(prep, Path(run_dir), stamp)
+        if disk.is_file():
+            df = df.join(pd.read_csv(disk, index_col="ecg_id"), on="ecg_id")
+    return df.reset_index(drop=True)
+
+
+def label_summary(status: dict[str, int]) -> str:
+    """``MI+ STTC?`` style summary: + positive (pure label), ? excluded (uncertain), negatives omitted."""
+    parts = [f"{h}+" for h in HEADS if status.get(h) == POSITIVE]
+    parts += [f"{h}?" for h in HEADS if status.get(h) == EXCLUDED]
+    return " ".join(parts) or "none"
+
+
+@dataclass
+class Filters:
+    """Browse filters; the same cohort drives Review's previous/next."""
+
+    splits: tuple[str, ...] = ()
+    label_head: str = "any"
+    status: tuple[str, ...] = ()
+    devices: tuple[str, ...] = ()
+    prob_range: tuple[float, float] = (0.0, 1.0)
+    disagreements: bool = False
+
+
+def apply_filters(df: pd.DataFrame, f: Filters, head: str, threshold: float | None) -> pd.DataFrame:
+    """Rows of the cohort. ``prob_range`` and ``disagreements`` use the sidebar head's probability.
+
+    Disagreements are records whose pure label (positive/negative, excluded left out) differs from the
+    decision at ``threshold``, confident errors first (largest |p - y|).
+    """
+    out = df
+    if f.splits:
+        out = out[out["split"].isin(f.splits)]
+    if f.label_head in HEADS and f.status:
+        codes = [k for k, v in STATUS_TEXT.items() if v in f.status]
+        out = out[out[f.label_head].isin(codes)]
+    if f.devices and "device" in out:
+        out = out[out["device"].isin(f.devices)]
+    pcol = f"p_{head}"
+    if pcol in out:
+        lo, hi = f.prob_range
+        if (lo, hi) != (0.0, 1.0):
+            out = out[(out[pcol] >= lo) & (out[pcol] <= hi)]
+        if f.disagreements and threshold is not None:
+            lab = out[head]
+            out = out[lab != EXCLUDED]
+            y = (out[head] == POSITIVE).astype(float)
+            wrong = (out[pcol] >= threshold).astype(float) != y
+            out = out[wrong.to_numpy()]
+            conf = (out[pcol] - (out[head] == POSITIVE).astype(float)).abs()
+            out = out.assign(error=conf).sort_values("error", ascending=False)
+    return out
+
+
+def current_filters() -> Filters:
+    """The Browse filters of this session (none set: the whole dataset)."""
+    return st.session_state.get("filters") or Filters()
+
+
+def threshold_of(predictor, head: str) -> float | None:
+    """The run's validation-tuned decision threshold of ``head`` (None without a model for it)."""
+    if predictor is None or head not in getattr(predictor, "heads", ()):
+        return None
+    return float(predictor.threshold(head))
+
+
+# ------------------------------------------------------------------------------------- explanations
+
+@dataclass
+class View:
+    """One ECG explained by one head: plain arrays, so it caches and pickles.
+
+    ``attribution`` and ``mask`` are on the model's working grid at ``fs`` Hz; ``scores`` maps a score
+    name (``pointing_game``, ``cas``, ``rank_accuracy``, ``perturbation``) to ``{"value", "chance",
+    "reason", ...}`` exactly as ``xand.xai.explain_ecg`` computed it.
+    """
+
+    ecg_id: int
+    head: str
+    method: str
+    fs: float
+    probability: float | None
+    threshold: float | None
+    attribution: np.ndarray | None  # (12, T)
+    mask: np.ndarray | None  # (12, T) bool
+    scores: dict = field(default_factory=dict)
+    delta: float | None = None
+    lead_importance: np.ndarray | None = None
+    lead_drop: np.ndarray | None = None
+    seconds: float = 0.0
+    note: str | None = None
+    mask_reason: str | None = None
+    mask_source: str = ""
+
+    @property
+    def pg(self) -> dict | None:
+        return self.scores.get("pointing_game")
+
+    @property
+    def cas(self) -> dict | None:
+        return self.scores.get("cas")
+
+    @property
+    def decision(self) -> str | None:
+        if self.probability is None or self.threshold is None:
+            return None
+        return "positive" if self.probability >= self.threshold else "negative"
+
+
+FIDUCIAL_SOURCES = {"ptbxl+": "PTB-XL+ (ECGdeli)", "neurokit2": "the app's own delineation (NeuroKit2)"}
+
+
+def fiducials_for(ecg: np.ndarray, fs: float, ecg_id: int, plus_dir: str | None, cache_dir: str):
+    """PTB-XL+ ECGdeli points when the folder has them for this record, else our own delineation."""
+    from xand import ptbxl_plus
+
+    if plus_dir and ptbxl_plus.has_fiducials(plus_dir, ecg_id):
+        return ptbxl_plus.read_fiducials(plus_dir, ecg_id, fs=fs, n_samples=ecg.shape[1], strict=False)
+    from xand.delineation import DelineationCache
+
+    return DelineationCache(Path(cache_dir) / "delineation").delineate(ecg, fs)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def explain_view(data_dir: str, cache_dir: str, plus_dir: str | None, run_dir: str | None,
+                 stamp: float | None, ecg_id: int, head: str, method: str) -> View:
+    """Explain one record with one head (cached per record, head, method and run)."""
+    prep = get_prepared(data_dir, cache_dir)
+    ecg = prep.record(ecg_id)
+    fs = float(prep.fs)
+    fid = fiducials_for(ecg, fs, ecg_id, plus_dir, cache_dir)
+    if run_dir is None:
+        from xand.masks import clinical_mask
+
+        return View(int(ecg_id), head, method, fs, None, None, None,
+                    np.asarray(clinical_mask(fid, head, ecg.shape[1]), dtype=bool), mask_source=fid.source)
+    pred = get_predictor(run_dir, stamp)
+    from xand.xai import explain_ecg
+
+    # perturbation is not shown on Review; skipping it saves a forward pass per head switch.
+    # One explanation at a time per process: Captum's layer methods hook the shared models, and two
+    # at once on 2 cores only slow each other down.
+    with _EXPLAIN_LOCK:
+        e = explain_ecg(pred, ecg, fs, head, method, fid, perturbation=False)
+    return View(
+        ecg_id=int(ecg_id), head=head, method=method, fs=float(e.fs),
+        probability=float(e.probability),
+        threshold=threshold_of(pred, head),
+        attribution=np.asarray(e.attribution.map, dtype=np.float32),
+        mask=np.asarray(e.mask, dtype=bool),
+        scores={k: asdict(v) for k, v in e.scores.items()},
+        delta=_opt_float(e.delta),
+        lead_importance=_opt_array(e.lead_importance),
+        lead_drop=_opt_array(e.lead_drop),
+        seconds=float(e.seconds),
+        note=e.attribution.note,
+        mask_reason=e.mask_reason,
+        mask_source=fid.source,
+    )
+
+
+def _opt_float(v) -> float | None:
+    return None if v is None else float(v)
+
+
+def _opt_array(v) -> np.ndarray | None:
+    return None if v is None else np.asarray(v, dtype=np.float64)
+
+
+def prefetch(sel: Selection, jobs: list[tuple[int, str]]) -> None:
+    """Explain ``(ecg_id, head)`` pairs in a background thread so that the next clicks hit the cache.
+
+    At most one prefetch thread per process; it yields to the page's own explanations through the
+    explanation lock. Failures are ignored here: the page computes (and reports) them when asked.
+    """
+    if not sel.cfg.background or sel.run_dir is None or not jobs:
+        return
+    if not _PREFETCH_BUSY.acquire(blocking=False):
+        return
+    from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
+
+    def work() -> None:
+        try:
+            for ecg_id, head in jobs:
+                try:
+                    view_for(sel, ecg_id, head)
+                except Exception:  # noqa: BLE001 - shown by the page if the user goes there
+                    pass
+        finally:
+            _PREFETCH_BUSY.release()
+
+    t = threading.Thread(target=work, name="xand-prefetch", daemon=True)
+    add_script_run_ctx(t, get_script_run_ctx())  # cache access without "missing ScriptRunContext" noise
+    t.start()
+
+
+def view_for(sel: Selection, ecg_id: int, head: str | None = None) -> View:
+    run = str(sel.run_dir) if sel.run_dir is not None else None
+    stamp = _run_stamp(sel.run_dir) if sel.run_dir is not None else None
+    return explain_view(str(sel.data_dir), str(sel.cfg.cache_dir),
+                        str(sel.plus_dir) if sel.plus_dir else None, run, stamp, int(ecg_id),
+                        head or sel.head, sel.method)
+
+
+def table_for(sel: Selection, with_probabilities: bool = False) -> pd.DataFrame:
+    """The records table, with the ``p_<HEAD>`` columns when ``with_probabilities`` (and they exist)."""
+    run = str(sel.run_dir) if sel.run_dir is not None else None
+    stamp = _run_stamp(sel.run_dir) if sel.run_dir is not None else None
+    return records_table(str(sel.data_dir), str(sel.cfg.cache_dir), run, stamp, with_probabilities)
+
+
+def fmt_score(s: dict | None, pct: bool = False) -> str:
+    """``0.62 (chance 0.18)`` or ``undefined: reason``."""
+    if not s:
+        return "—"
+    if s.get("value") is None:
+        return f"undefined ({s.get('reason') or 'no value'})"
+    v, c = s["value"], s.get("chance")
+    txt = f"{v:.2f}"
+    return txt + (f" (chance {c:.2f})" if c is not None else "")
+
+
+# ---------------------------------------------------------------------------------- sidebar and URL
+
+def _init_state_from_url(runs: dict[str, Path], methods: list[str]) -> None:
+    """On the first run of a session, the URL's choices become the widgets' values."""
+    ss = st.session_state
+    if ss.get("_url_loaded"):
+        return
+    qp = st.query_params
+    head = qp.get("head")
+    if head in HEADS:
+        ss["head"] = head
+    method = qp.get("method")
+    if method in methods:
+        ss["method"] = method
+    run = qp.get("run")
+    if run in runs:
+        ss["run"] = run
+    if qp.get("grid") in ("0", "1"):
+        ss["paper_grid"] = qp.get("grid") == "1"
+    rec = qp.get("record")
+    if rec is not None and str(rec).isdigit():
+        ss["record"] = int(rec)
+    ss["_url_loaded"] = True
+
+
+def set_url(**params) -> None:
+    """Write choices into the URL, only when they changed (each write is a browser message)."""
+    for k, v in params.items():
+        if v is None:
+            if k in st.query_params:
+                del st.query_params[k]
+            continue
+        if st.query_params.get(k) != str(v):
+            st.query_params[k] = str(v)
+
+
+def sidebar(cfg: AppConfig) -> Selection:
+    """The sidebar shown on every page; returns the choices."""
+    ss = st.session_state
+    runs = list_runs(cfg)
+    methods = attribution_methods()
+    set_torch_threads(cfg.torch_threads)
+    _init_state_from_url(runs, methods)
+    sb = st.sidebar
+    sb.caption(f"XAND review · {DISCLAIMER}")
+
+    sb.subheader("Dataset")
+    default_source = PTBXL_LABEL if cfg.data_dir is not None else DEMO_LABEL
+    ss.setdefault("source", default_source)
+    ss.setdefault("ptbxl_path", str(cfg.data_dir or ""))
+    ss.setdefault("plus_path", str(cfg.plus_dir or ""))
+    source = sb.radio("Dataset", (DEMO_LABEL, PTBXL_LABEL), key="source", label_visibility="collapsed")
+    if source == PTBXL_LABEL:
+        data_path = sb.text_input("PTB-XL folder", key="ptbxl_path",
+                                  help="A folder holding ptbxl_database.csv, scp_statements.csv and records100/")
+        plus_path = sb.text_input("PTB-XL+ folder (optional)", key="plus_path",
+                                  help="ECGdeli fiducial points for the clinical masks; without it the app "
+                                       "delineates each ECG itself")
+        data_dir = Path(data_path).expanduser() if data_path else None
+        plus_dir = Path(plus_path).expanduser() if plus_path else None
+        if plus_dir is None and data_dir is not None and (data_dir / "fiducial_points" / "ecgdeli").is_dir():
+            plus_dir = data_dir  # a folder that is its own PTB-XL+ (e.g. a synthetic set)
+        is_demo = False
+    else:
+        data_dir, plus_dir, is_demo = cfg.demo_dir, cfg.demo_dir, True
+
+    sb.subheader("Model")
+    if runs:
+        names = list(runs)
+        if ss.get("run") not in names:
+            ss["run"] = names[0]
+        run = sb.selectbox("Trained run", names, key="run")
+        run_dir = runs[run]
+    else:
+        sb.warning(f"No trained run under `{cfg.runs_dir}` or `{cfg.demo_weights}`. "
+                   f"Train heads on the demo set with `{train_hint(cfg)}`.")
+        run, run_dir = None, None
+    ss.setdefault("head", HEADS[0])
+    head = sb.selectbox("Head", HEADS, key="head")
+    ss.setdefault("method", methods[0] if methods else "ig")
+    method = sb.selectbox("Attribution method", methods, key="method",
+                          help="ig = Integrated Gradients (Sundararajan et al. 2017)")
+    sb.subheader("Display")
+    ss.setdefault("paper_grid", True)
+    paper_grid = sb.checkbox("ECG paper grid", key="paper_grid")
+    set_url(head=head, method=method, run=run, grid=None if paper_grid else "0")
+    return Selection(cfg, data_dir, plus_dir, is_demo, run_dir, head, method, paper_grid)
+
+
+def ensure_dataset(sel: Selection) -> bool:
+    """First run: write the synthetic demo set and prepare it; a user folder is only validated.
+
+    Returns False (after showing why) when the dataset cannot be opened.
+    """
+    from xand.errors import XandError
+
+    if sel.data_dir is None:
+        st.info("Enter the path of a PTB-XL folder in the sidebar, or choose the synthetic demo set.")
+        return False
+    if sel.is_demo and not (sel.data_dir / "ptbxl_database.csv").is_file():
+        with st.status("First run: writing the synthetic demo set and preparing it", expanded=True) as box:
+            write_demo_set(sel.data_dir, sel.cfg.demo_records)
+            st.write("Preparing the memory-mapped array …")
+            get_prepared(str(sel.data_dir), str(sel.cfg.cache_dir))
+            box.update(label="Demo set ready", state="complete", expanded=False)
+    try:
+        with st.spinner("Preparing the dataset (first time only) …"):
+            get_prepared(str(sel.data_dir), str(sel.cfg.cache_dir))
+    except XandError as exc:
+        st.error(f"Cannot open the dataset: {exc}")
+        return False
+    return True
+
+
+def write_demo_set(out: Path, n_records: int | None) -> None:
+    """Write the synthetic demo set with a live progress bar.
+
+    The synthesizer runs as ``python -m xand synth`` in a child process (its worker pool must not
+    fork the Streamlit server); progress is the number of records written so far.
+    """
+    from xand.synth import SynthConfig
+
+    scfg = SynthConfig(n_records=n_records) if n_records else SynthConfig()
+    st.write(f"Writing {scfg.n_records} synthetic 12-lead ECGs (PTB-XL layout, seed {scfg.seed}) to `{out}` …")
+    bar = st.progress(0.0)
+    tmp = out.with_name(out.name + ".partial")
+    cmd = [sys.executable, "-m", "xand", "synth", "--out", str(tmp), "--n", str(scfg.n_records),
+           "--seed", str(scfg.seed)]
+    log = tmp.with_suffix(".log")
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as fh:
+        proc = subprocess.Popen(cmd, cwd=PROJECT, stdout=fh, stderr=subprocess.STDOUT)
+        while proc.poll() is None:
+            done = sum(1 for _ in (tmp / "records100").glob("*/*.hea")) if (tmp / "records100").is_dir() else 0
+            bar.progress(min(done / scfg.n_records, 1.0), f"{done} / {scfg.n_records} records")
+            time.sleep(0.5)
+    if proc.returncode != 0:
+        raise RuntimeError(f"writing the demo set failed ({' '.join(cmd)}):\n{log.read_text()[-2000:]}")
+    bar.progress(1.0, f"{scfg.n_records} / {scfg.n_records} records")
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)  # the set appears complete or not at all
+    log.unlink(missing_ok=True)
+
+
+def current_record(sel: Selection, table: pd.DataFrame) -> int | None:
+    """The record in view: the URL's ``record``, else the last one looked at, else the first of the cohort."""
+    ss = st.session_state
+    ids = set(int(i) for i in table["ecg_id"])
+    rec = st.query_params.get("record")
+    if rec is not None and str(rec).isdigit() and int(rec) in ids:
+        ss["record"] = int(rec)
+    if ss.get("record") not in ids:
+        ss["record"] = int(table["ecg_id"].iloc[0]) if len(table) else None
+    return ss.get("record")
+
+
+def cohort_ids(sel: Selection, table: pd.DataFrame, predictor) -> list[int]:
+    """ecg_ids of the current Browse filter, in its order (Review walks it)."""
+    f = current_filters()
+    if f.disagreements or tuple(f.prob_range) != (0.0, 1.0):
+        table = table_for(sel, with_probabilities=ensure_probabilities(sel))
+    sub = apply_filters(table, f, sel.head, threshold_of(predictor, sel.head))
+    return [int(i) for i in sub["ecg_id"]]
+
+
+def record_header(row: pd.Series) -> str:
+    parts = [f"**Record {int(row['ecg_id'])}**"]
+    if "patient_id" in row and pd.notna(row["patient_id"]):
+        parts.append(f"patient {int(row['patient_id'])}")
+    demo = []
+    if "age" in row and pd.notna(row["age"]):
+        demo.append(f"{int(row['age'])} y")
+    if "sex" in row and row["sex"]:
+        demo.append(str(row["sex"]))
+    if demo:
+        parts.append(", ".join(demo))
+    for c in ("device", "split"):
+        if c in row and isinstance(row[c], str) and row[c]:
+            parts.append(f"{c} {row[c]}")
+    return " · ".join(parts)
+
+
+def status_of(row: pd.Series, head: str) -> str:
+    return STATUS_TEXT.get(int(row[head]), "?") if head in row else "?"
+
+
+
+def page_selection() -> "Selection":
+    """The sidebar selection made by ``app.py`` for the page being run.
+
+    Streamlit decides once per server process whether a ``pages/`` folder means its legacy multipage
+    mode; until ``st.navigation`` has run once, a deep link such as ``/review?record=12`` on a freshly
+    started server executes the page script directly, without ``app.py``. Switching the process to
+    ``st.navigation`` mode and rerunning routes the same URL through ``app.py`` instead.
+    """
+    sel = st.session_state.get("_selection")
+    if sel is None:
+        from streamlit.runtime.pages_manager import PagesManager
+
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+    return sel

@@ -1,0 +1,87 @@
+"""Compare heads on one ECG: same ECG, different questions."""
+
+from __future__ import annotations
+
+import itertools
+
+import pandas as pd
+import streamlit as st
+
+from pages.common import (
+    page_selection,
+    current_record, fmt_score, get_prepared, predictor_for, record_header, set_url, status_of, table_for,
+    view_for,
+)
+from xand.errors import XandError
+from xand.figures import compare_figure
+from xand.scores import cosine
+
+sel = page_selection()
+st.title("Compare heads")
+predictor = predictor_for(sel)
+table = table_for(sel, with_probabilities=False)
+if predictor is None:
+    st.info("Comparing heads needs a trained run: choose one in the sidebar.")
+    st.stop()
+ecg_id = current_record(sel, table)
+ids = [int(i) for i in table["ecg_id"]]
+ecg_id = st.selectbox("Record", ids, index=ids.index(ecg_id), key="cmp_record")
+st.session_state["record"] = ecg_id
+set_url(record=ecg_id)
+row = table.loc[table["ecg_id"] == ecg_id].iloc[0]
+st.markdown(record_header(row))
+
+heads_avail = list(predictor.heads)
+default = st.session_state.get("cmp_heads_last") or heads_avail[:4]
+heads = st.multiselect("Heads (2-4)", heads_avail, default=[h for h in default if h in heads_avail],
+                       max_selections=4, key="cmp_heads")
+st.session_state["cmp_heads_last"] = heads
+if len(heads) < 2:
+    st.info("Choose at least two heads.")
+    st.stop()
+
+prep = get_prepared(str(sel.data_dir), str(sel.cfg.cache_dir))
+ecg = prep.record(ecg_id)
+try:
+    with st.spinner(f"Explaining with {sel.method} for {', '.join(heads)} …"):
+        views = {h: view_for(sel, ecg_id, h) for h in heads}
+except XandError as exc:
+    st.error(f"Cannot explain record {ecg_id}: {exc}")
+    st.stop()
+fs = float(prep.fs)
+work_fs = next(iter(views.values())).fs
+if work_fs != fs:  # maps live on the model's working grid
+    from xand.preprocess import resample
+
+    ecg, fs = resample(ecg, fs, work_fs), work_fs
+n = min([ecg.shape[1]] + [v.attribution.shape[1] for v in views.values()])
+
+rows = []
+for h, v in views.items():
+    rows.append({
+        "head": h,
+        "probability": v.probability,
+        "decision": v.decision,
+        "pure label": status_of(row, h),
+        "Pointing Game": fmt_score(v.pg),
+        "CAS": fmt_score(v.cas),
+        "IG δ": v.delta,
+    })
+st.dataframe(pd.DataFrame(rows), hide_index=True, key="cmp_scores",
+             column_config={"probability": st.column_config.NumberColumn(format="%.3f"),
+                            "IG δ": st.column_config.NumberColumn(format="%.2e")})
+
+subtitles = {h: f"p={v.probability:.2f} ({v.decision}) · PG {fmt_score(v.pg)} · CAS {fmt_score(v.cas)}"
+             for h, v in views.items()}
+fig = compare_figure(ecg[:, :n], fs, {h: v.attribution[:, :n] for h, v in views.items()},
+                     {h: v.mask[:, :n] for h, v in views.items()}, subtitles=subtitles)
+st.plotly_chart(fig, theme=None, config={"displaylogo": False}, key="compare_figure")
+st.caption("Each panel: the 12 leads over 10 s (clinical order) on the head's attribution "
+           "(white → yellow → orange → red); blue outlines: the head's clinical region.")
+
+st.subheader("Cosine similarity between the heads' maps")
+cos = pd.DataFrame(index=heads, columns=heads, dtype=float)
+for a, b in itertools.product(heads, heads):
+    s = cosine(views[a].attribution, views[b].attribution)
+    cos.loc[a, b] = s.value
+st.dataframe(cos.style.format("{:.2f}", na_rep="undefined"), key="cmp_cosine")

@@ -1,0 +1,139 @@
+"""Review one ECG: the clinical 12-lead printout with CLIN/ATTR strips and this ECG's scores."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import streamlit as st
+
+from pages.common import (
+    page_selection,
+    FIDUCIAL_SOURCES, cohort_ids, current_record, fmt_score, get_prepared, predictor_for, prefetch,
+    record_header, set_url, status_of, table_for, view_for,
+)
+from xand.errors import XandError
+from xand.figures import ecg_figure, lead_drop_figure, lead_importance_figure
+
+PLOT_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d"]}
+
+sel = page_selection()
+predictor = predictor_for(sel)
+table = table_for(sel, with_probabilities=False)
+if not len(table):
+    st.warning("The dataset has no records.")
+    st.stop()
+ecg_id = current_record(sel, table)
+
+# Previous / next walk the Browse filter's cohort (the whole set when the record is outside it).
+cohort = cohort_ids(sel, table, predictor)
+walk = cohort if ecg_id in cohort else [int(i) for i in table["ecg_id"]]
+pos = walk.index(ecg_id)
+nav = st.columns([1, 1, 4])
+if nav[0].button("◀ Previous", key="prev", disabled=pos == 0, width="stretch"):
+    pos -= 1
+if nav[1].button("Next ▶", key="next", disabled=pos >= len(walk) - 1, width="stretch"):
+    pos += 1
+ecg_id = walk[pos]
+st.session_state["record"] = ecg_id
+set_url(record=ecg_id)
+nav[2].caption(f"{pos + 1} of {len(walk)} in {'the current filter' if walk is cohort else 'the dataset'}")
+
+row = table.loc[table["ecg_id"] == ecg_id].iloc[0]
+st.markdown(record_header(row))
+
+prep = get_prepared(str(sel.data_dir), str(sel.cfg.cache_dir))
+ecg = prep.record(ecg_id)
+if sel.run_dir is not None and sel.head not in getattr(predictor, "heads", ()):
+    st.warning(f"The run `{sel.run_dir.name}` has no {sel.head} head; choose another head or run.")
+view = None
+if sel.run_dir is None or sel.head in predictor.heads:
+    try:
+        with st.spinner(f"Explaining with {sel.method} ({sel.head}) …"):
+            view = view_for(sel, ecg_id)
+    except XandError as exc:
+        st.error(f"Cannot explain record {ecg_id}: {exc}")
+
+shown_fs = float(prep.fs)
+if view is not None and view.fs != shown_fs:  # maps live on the model's working grid
+    from xand.preprocess import resample
+
+    ecg, shown_fs = resample(ecg, shown_fs, view.fs), view.fs
+if view is not None and view.mask is not None and view.mask.shape[1] != ecg.shape[1]:
+    n = min(view.mask.shape[1], ecg.shape[1])  # the model's input length may differ from the record's
+    ecg = ecg[:, :n]
+    view.mask = view.mask[:, :n]
+    if view.attribution is not None:
+        view.attribution = view.attribution[:, :n]
+
+left, right = st.columns([4, 1.15], gap="small")
+with left:
+    fig = ecg_figure(ecg, shown_fs, None if view is None else view.attribution,
+                     None if view is None else view.mask,
+                     title=f"ecg_id {ecg_id} · head {sel.head} · {sel.method}", paper_grid=sel.paper_grid)
+    st.plotly_chart(fig, theme=None, config=PLOT_CONFIG, key="ecg_figure")
+    st.caption(f"25 mm/s, 10 mm/mV; calibration pulse 1 mV. **CLIN**: the {sel.head} head's clinical region "
+               f"(blue, from {FIDUCIAL_SOURCES.get(view.mask_source, view.mask_source) if view else '—'} "
+               "fiducials). **ATTR**: attribution "
+               "(white → yellow → orange → red, positive evidence); the trace turns orange/red where it is high.")
+
+with right:
+    st.subheader(sel.head)
+    status = status_of(row, sel.head)
+    if view is None or view.probability is None:
+        st.info("No trained run loaded: the ECG and its clinical region only.")
+        st.metric("Pure label", status)
+    else:
+        st.metric(f"Probability {sel.head}", f"{view.probability:.3f}",
+                  help="Sigmoid output of the head for this ECG")
+        st.metric("Decision", view.decision or "—",
+                  help=f"At the validation-tuned threshold {view.threshold:.2f}" if view.threshold else None)
+        st.metric("Pure label", status, help="positive: a statement of this superclass with likelihood 100; "
+                                              "excluded: present only with likelihood < 100")
+        pg = view.pg or {}
+        pg_txt = ("hit" if pg.get("value") == 1.0 else "miss") if pg.get("value") is not None else "undefined"
+        st.metric("Pointing Game", pg_txt,
+                  help="Is the single most attributed (lead, time) point inside the clinical region? "
+                       "(Zhang et al. 2018)")
+        st.caption(f"Pointing Game {fmt_score(view.pg)}")
+        cas_v = (view.cas or {}).get("value")
+        st.metric("CAS", "undefined" if cas_v is None else f"{cas_v:.3f}",
+                  help="Share of positive attribution inside the clinical region")
+        st.caption(f"CAS {fmt_score(view.cas)}")
+        st.metric("IG convergence δ", "—" if view.delta is None else f"{view.delta:.2e}",
+                  help="sum(attribution) − (f(x) − f(baseline)), in logits; near 0 = converged")
+        ra, pert = view.scores.get("rank_accuracy"), view.scores.get("perturbation")
+        if ra:
+            st.caption(f"Rank accuracy {fmt_score(ra)}")
+        if pert:
+            st.caption(f"Probability drop when the clinical region is removed {fmt_score(pert)} "
+                       "(chance: a random region of the same size)")
+        if view.mask_reason:
+            st.warning(f"Empty clinical region: {view.mask_reason}")
+        if view.note:
+            st.caption(view.note)
+
+if view is not None and view.attribution is not None:
+    c1, c2 = st.columns(2)
+    imp = view.lead_importance
+    if imp is not None and np.isfinite(imp).any():
+        c1.plotly_chart(lead_importance_figure(imp, title="Lead importance (share of positive attribution)"),
+                        theme=None, config=PLOT_CONFIG, key="importance_figure")
+    else:
+        c1.info("Lead importance undefined: the map has no positive attribution.")
+    if view.lead_drop is not None:
+        c2.plotly_chart(lead_drop_figure(view.lead_drop), theme=None, config=PLOT_CONFIG, key="drop_figure")
+
+st.subheader("Report")
+st.write(str(row.get("report", "")) or "—")
+
+started = st.session_state.get("_run_started")
+if started is not None:
+    st.caption(f"Page computed in {time.perf_counter() - started:.2f} s on the server"
+               + (f" (explanation {view.seconds:.2f} s, cached after the first time)" if view and view.seconds else ""))
+
+# the usual next steps: another head on this ECG, or the next ECG of the cohort
+if predictor is not None:
+    others = [(ecg_id, h) for h in predictor.heads if h != sel.head]
+    nxt = [(walk[pos + 1], sel.head)] if pos + 1 < len(walk) else []
+    prefetch(sel, nxt[:1] + others)

@@ -1,0 +1,364 @@
+"""The Streamlit viewer through ``streamlit.testing.v1.AppTest``: every page runs without exception, the
+sidebar widgets work, deep links select the record and head, the Plotly spec holds the printout, and the
+scores shown are the ones ``xand`` computes for that ECG.
+
+Environment: a tiny trained run (cnn1d, one epoch) on the session's 200-record synthetic set, in an app
+home folder of its own (``XAND_HOME``), built once and shared with ``test_browser.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = ROOT / "app.py"
+TIMEOUT = 180
+
+pytestmark = pytest.mark.slow  # one short training run for the whole file
+
+
+# --------------------------------------------------------------------------------------- environment
+
+def make_app_home(home: Path, synth_dir: Path) -> Path:
+    """An app home: ``demo/`` is the synthetic set (read only), ``runs/tiny`` a one-epoch cnn1d run.
+
+    Reused when already built (the browser test shares it through the pytest base temp folder).
+    """
+    done = home / ".built"
+    if done.is_file():
+        return home
+    from xand.prepare import prepare
+    from xand.training import TrainConfig, train
+
+    home.mkdir(parents=True, exist_ok=True)
+    demo = home / "demo"
+    if not demo.exists():
+        demo.symlink_to(synth_dir, target_is_directory=True)
+    prep = prepare(demo, cache_dir=home / "cache", workers=1, progress=False)
+    cfg = TrainConfig(model="cnn1d", model_kwargs={"width": 0.5}, epochs=1, batch_size=64, aux=False,
+                      bootstrap=20, seed=0)
+    run = train(prep, cfg, out_dir=home / "runs_tmp")
+    (home / "runs").mkdir(exist_ok=True)
+    run.rename(home / "runs" / "tiny")
+    done.write_text("ok")
+    return home
+
+
+@pytest.fixture(scope="session")
+def app_home(tmp_path_factory, synth_dir) -> Path:
+    return make_app_home(tmp_path_factory.getbasetemp() / "xand_app_home", synth_dir)
+
+
+@pytest.fixture()
+def env(app_home, monkeypatch) -> Path:
+    monkeypatch.setenv("XAND_HOME", str(app_home))
+    monkeypatch.setenv("XAND_DEMO_WEIGHTS", str(app_home / "no_demo_weights"))
+    monkeypatch.setenv("XAND_BACKGROUND", "0")  # no background threads between AppTest runs
+    import torch
+
+    # AppTest runs the app in this process: keep torch's thread count as the rest of the suite has it
+    monkeypatch.setenv("XAND_TORCH_THREADS", str(torch.get_num_threads()))
+    for k in ("XAND_DATA_DIR", "XAND_RUNS_DIR", "XAND_CACHE", "XAND_PTBXL_PLUS", "XAND_DEMO_N"):
+        monkeypatch.delenv(k, raising=False)
+    return app_home
+
+
+@lru_cache(maxsize=None)
+def _predictor(run_dir: str):
+    from xand.training import load_run
+
+    return load_run(run_dir)
+
+
+@lru_cache(maxsize=64)
+def _expected(home: str, run_dir: str, ecg_id: int, head: str, method: str):
+    from xand.prepare import prepare
+    from xand.ptbxl_plus import read_fiducials
+    from xand.xai import explain_ecg
+
+    prep = prepare(Path(home) / "demo", cache_dir=Path(home) / "cache", workers=1, progress=False)
+    ecg = prep.record(ecg_id)
+    fid = read_fiducials(Path(home) / "demo", ecg_id, fs=prep.fs, n_samples=ecg.shape[1], strict=False)
+    e = explain_ecg(_predictor(run_dir), ecg, prep.fs, head, method, fid, perturbation=False)
+
+    class Expected:  # what the app must show, in its units
+        probability = e.probability
+        scores = {k: {"value": v.value, "chance": v.chance} for k, v in e.scores.items()}
+        delta = e.delta
+        attribution = e.attribution.map
+        mask = e.mask
+        lead_importance = e.lead_importance
+
+    return Expected
+
+
+def expected_view(home: Path, run_dir: Path, ecg_id: int, head: str, method: str = "ig"):
+    """Probability, scores and maps ``xand`` computes for this ECG and head (independently of the app)."""
+    return _expected(str(home), str(run_dir), int(ecg_id), head, method)
+
+
+def heads_of(home: Path) -> tuple[str, ...]:
+    return _predictor(str(home / "runs" / "tiny")).heads
+
+
+# ------------------------------------------------------------------------------------------- helpers
+
+def run_app(query: dict | None = None, page: str | None = None):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    if query:
+        at.query_params.update({k: str(v) for k, v in query.items()})
+    at.run()
+    if page:
+        at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def metric(at, label: str) -> str:
+    for m in at.metric:
+        if m.label == label:
+            return m.value
+    raise AssertionError(f"no metric {label!r}; have {[m.label for m in at.metric]}")
+
+
+def sidebar_select(at, label: str):
+    for w in at.sidebar.selectbox:
+        if w.label == label:
+            return w
+    raise AssertionError(f"no sidebar selectbox {label!r}")
+
+
+def plotly_specs(at) -> list[dict]:
+    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+
+
+def printout_spec(at) -> dict:
+    for spec in plotly_specs(at):
+        if (spec.get("layout", {}).get("meta") or {}).get("kind") == "ecg_printout":
+            return spec
+    raise AssertionError("no ECG printout on the page")
+
+
+def trace_names(spec: dict) -> list[str]:
+    return [t.get("name", "") for t in spec["data"]]
+
+
+def decode(v) -> np.ndarray:
+    """An array of a Plotly JSON spec (plain list, or base64 typed array ``{"dtype", "bdata"}``)."""
+    import base64
+
+    if isinstance(v, dict) and "bdata" in v:
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"])).astype(float)
+    return np.array([np.nan if e is None else e for e in v], dtype=float)
+
+
+def fmt(v) -> str:
+    return "undefined" if v is None else f"{v:.3f}"
+
+
+# --------------------------------------------------------------------------------------------- tests
+
+def test_browse_page(env):
+    at = run_app()
+    assert any("not a medical device" in c.value for c in at.caption)
+    labels = [w.label for w in at.sidebar.selectbox]
+    assert {"Trained run", "Head", "Attribution method"} <= set(labels)
+    assert [r.value for r in at.sidebar.radio] == ["Synthetic demo set"]
+    assert at.sidebar.checkbox[0].label == "ECG paper grid"
+    df = at.dataframe[0].value
+    assert len(df) == 200
+    for h in heads_of(env):  # the run's probabilities are in the table
+        assert f"p_{h}" in df and df[f"p_{h}"].between(0, 1).all()
+    assert {"ecg_id", "patient_id", "age", "sex", "device", "split", "labels", "report", "MI"} <= set(df.columns)
+    assert set(df["MI"].unique()) <= {"pos", "neg", "excl"}
+
+
+def test_browse_filters_and_selection_open_review(env):
+    at = run_app()
+    at.multiselect(key="f_splits").set_value(["test"]).run()
+    df = at.dataframe[0].value
+    assert len(df) > 0 and set(df["split"]) == {"test"}
+    target = int(df["ecg_id"].iloc[1])
+    at.session_state["browse_table"] = {"selection": {"rows": [1], "columns": [], "cells": []}}
+    at.run()
+    assert not at.exception
+    assert at.query_params["record"] == str(target)
+    assert any(f"Record {target}" in m.value for m in at.markdown)
+    printout_spec(at)
+
+
+def test_browse_disagreements_sorted(env):
+    at = run_app()
+    head = heads_of(env)[0]
+    sidebar_select(at, "Head").set_value(head).run()
+    at.checkbox(key="f_disagree").check().run()
+    df = at.dataframe[0].value
+    if len(df):
+        assert (df[head] != "excl").all()
+        err = df["error"].to_numpy()
+        assert np.all(np.diff(err) <= 1e-12)  # confident errors first
+
+
+def test_deep_link_selects_record_and_head(env):
+    run_dir = env / "runs" / "tiny"
+    head = heads_of(env)[-1]
+    at = run_app({"record": 12, "head": head, "method": "ig"})  # a root link opens Review
+    assert at.session_state["head"] == head and at.session_state["record"] == 12
+    assert sidebar_select(at, "Head").value == head
+    assert any("Record 12" in m.value for m in at.markdown)
+    spec = printout_spec(at)
+    names = trace_names(spec)
+    assert sum(n.startswith("lead:") for n in names) == 12
+    assert names.count("rhythm:II") == 1
+    assert sum(n.startswith("clin:") for n in names) == 13
+    assert sum(n.startswith("attr:") for n in names) == 13
+    assert f"head {head}" in spec["layout"]["title"]["text"]
+
+    want = expected_view(env, run_dir, 12, head)
+    assert metric(at, f"Probability {head}") == f"{want.probability:.3f}"
+    assert metric(at, "CAS") == fmt(want.scores["cas"]["value"])
+    pg = want.scores["pointing_game"]["value"]
+    assert metric(at, "Pointing Game") == ("undefined" if pg is None else ("hit" if pg == 1.0 else "miss"))
+    chance = want.scores["cas"]["chance"]
+    assert any(f"chance {chance:.2f}" in c.value for c in at.caption)
+    assert metric(at, "IG convergence δ") == f"{want.delta:.2e}"
+    assert at.query_params["record"] == "12" and at.query_params["head"] == head
+
+
+def test_switch_head_recomputes_in_place(env):
+    run_dir = env / "runs" / "tiny"
+    h1, h2 = heads_of(env)[:2]
+    at = run_app({"record": 20, "head": h1}, page="pages/review.py")
+    p1 = metric(at, f"Probability {h1}")
+    sidebar_select(at, "Head").set_value(h2).run()
+    assert not at.exception
+    assert at.session_state["record"] == 20
+    want = expected_view(env, run_dir, 20, h2)
+    assert metric(at, f"Probability {h2}") == f"{want.probability:.3f}"
+    assert p1 == f"{expected_view(env, run_dir, 20, h1).probability:.3f}"
+    assert at.query_params["head"] == h2
+    # the strips follow the head: CLIN is the new head's mask (merged runs as polygons)
+    spec = printout_spec(at)
+    clin_i = next(t for t in spec["data"] if t["name"] == "clin:I")
+    n_runs = int(np.isnan(decode(clin_i["x"])).sum())
+    from xand.figures import mask_runs
+
+    assert n_runs == len(mask_runs(want.mask[0, :250]))
+
+
+def test_method_and_grid_options(env):
+    head = heads_of(env)[0]
+    at = run_app({"record": 3, "head": head}, page="pages/review.py")
+    methods = sidebar_select(at, "Attribution method").options
+    assert "ig" in methods and len(methods) >= 2
+    other = next(m for m in methods if m != "ig")
+    sidebar_select(at, "Attribution method").set_value(other).run()
+    assert not at.exception
+    assert at.query_params["method"] == other
+    assert f"· {other}" in printout_spec(at)["layout"]["title"]["text"]
+    at.sidebar.checkbox[0].uncheck().run()
+    spec = printout_spec(at)
+    assert spec["layout"]["xaxis"].get("showgrid") is False
+    assert at.query_params["grid"] == "0"
+
+
+def test_previous_next_walk_the_filter(env):
+    at = run_app()
+    at.multiselect(key="f_splits").set_value(["val"]).run()
+    cohort = [int(i) for i in at.dataframe[0].value["ecg_id"]]
+    assert len(cohort) >= 3
+    at.query_params["record"] = str(cohort[0])
+    at.switch_page("pages/review.py").run()
+    assert at.session_state["record"] == cohort[0]
+    at.button(key="next").click().run()
+    assert at.session_state["record"] == cohort[1]
+    assert at.query_params["record"] == str(cohort[1])
+    at.button(key="next").click().run()
+    at.button(key="prev").click().run()
+    assert at.session_state["record"] == cohort[1]
+    assert any("in the current filter" in c.value for c in at.caption)
+
+
+def test_compare_page(env):
+    run_dir = env / "runs" / "tiny"
+    heads = heads_of(env)
+    at = run_app({"record": 12}, page="pages/compare.py")
+    table = at.dataframe[0].value
+    assert list(table["head"]) == list(heads[:4])
+    for _, row in table.iterrows():
+        want = expected_view(env, run_dir, 12, row["head"])
+        assert row["probability"] == pytest.approx(want.probability, abs=1e-9)
+    spec = plotly_specs(at)[0]
+    names = trace_names(spec)
+    for h in heads[:4]:
+        assert names.count(f"attr:{h}") == 1 and f"ecg:{h}" in names
+    cos = at.dataframe[1].value
+    a, b = heads[0], heads[1]
+    wa, wb = (expected_view(env, run_dir, 12, h).attribution.ravel() for h in (a, b))
+    want_cos = float(wa @ wb / (np.linalg.norm(wa) * np.linalg.norm(wb)))
+    assert float(cos.loc[a, b]) == pytest.approx(want_cos, abs=1e-6)
+    assert float(cos.loc[a, a]) == pytest.approx(1.0)
+
+
+def test_no_run_shows_the_train_command(env, tmp_path, monkeypatch):
+    monkeypatch.setenv("XAND_RUNS_DIR", str(tmp_path / "empty_runs"))
+    at = run_app({"record": 5}, page="pages/review.py")
+    assert any("python -m train" in w.value for w in at.sidebar.warning)
+    names = trace_names(printout_spec(at))
+    assert sum(n.startswith("lead:") for n in names) == 12
+    assert sum(n.startswith("clin:") for n in names) == 13  # the clinical region still shows
+    assert not any(n.startswith("attr:") for n in names)
+    run_app(page="pages/compare.py")
+
+
+def test_background_probabilities_do_not_block_browse(env, tmp_path, monkeypatch):
+    """With background work on, Browse shows the table at once and the probabilities when ready."""
+    import threading
+
+    monkeypatch.setenv("XAND_BACKGROUND", "1")
+    monkeypatch.setenv("XAND_CACHE", str(tmp_path / "cache"))  # no probabilities computed yet
+    at = run_app()
+    df = at.dataframe[0].value
+    assert len(df) == 200
+    if not any(c.startswith("p_") for c in df.columns):  # still computing: a progress bar shows it
+        assert at.get("progress")
+        for t in threading.enumerate():
+            if t.name == "xand-probabilities":
+                t.join(timeout=120)
+        at.run()
+    df = at.dataframe[0].value
+    assert all(f"p_{h}" in df for h in heads_of(env))
+
+
+def test_bad_dataset_path_is_one_clear_message(env, tmp_path):
+    at = run_app()
+    at.sidebar.radio[0].set_value("PTB-XL folder").run()
+    at.sidebar.text_input(key="ptbxl_path").input(str(tmp_path / "nowhere")).run()
+    assert not at.exception
+    assert any("Cannot open the dataset" in e.value and "nowhere" in e.value for e in at.error)
+
+
+def test_first_run_writes_the_demo_set(tmp_path, monkeypatch):
+    """With nothing configured the app writes the synthetic demo set (here 30 records) and opens it."""
+    monkeypatch.setenv("XAND_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XAND_DEMO_N", "30")
+    monkeypatch.setenv("XAND_BACKGROUND", "0")
+    import torch
+
+    monkeypatch.setenv("XAND_TORCH_THREADS", str(torch.get_num_threads()))
+    monkeypatch.setenv("XAND_DEMO_WEIGHTS", str(tmp_path / "no_demo_weights"))
+    for k in ("XAND_DATA_DIR", "XAND_RUNS_DIR", "XAND_CACHE", "XAND_PTBXL_PLUS"):
+        monkeypatch.delenv(k, raising=False)
+    at = run_app()
+    assert (tmp_path / "home" / "demo" / "ptbxl_database.csv").is_file()
+    assert len(at.dataframe[0].value) == 30
+    assert any("python -m train" in w.value for w in at.sidebar.warning)
+    assert os.listdir(tmp_path / "home" / "cache")  # prepared once
