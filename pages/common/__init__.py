@@ -24,7 +24,7 @@ import streamlit as st
 
 from xand.constants import EXCLUDED, HEADS, NEGATIVE, POSITIVE
 
-PROJECT = Path(__file__).resolve().parents[1]
+PROJECT = Path(__file__).resolve().parents[2]
 DISCLAIMER = "Research grade, not a medical device: not for diagnosis or treatment decisions."
 STATUS_TEXT = {POSITIVE: "positive", NEGATIVE: "negative", EXCLUDED: "excluded"}
 DEMO_LABEL = "Synthetic demo set"
@@ -696,12 +696,16 @@ def page_selection() -> "Selection":
     Streamlit decides once per server process whether a ``pages/`` folder means its legacy multipage
     mode; until ``st.navigation`` has run once, a deep link such as ``/review?record=12`` on a freshly
     started server executes the page script directly, without ``app.py``. Switching the process to
-    ``st.navigation`` mode and rerunning routes the same URL through ``app.py`` instead.
+    ``st.navigation`` mode by running ``app.py`` in place routes the same URL through it instead (legacy
+    mode does exactly this for the root URL), in the same script run so no widget state is lost.
     """
-    sel = st.session_state.get("_selection")
-    if sel is None:
-        from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.runtime.pages_manager import PagesManager
 
-        PagesManager.uses_pages_directory = False
-        st.rerun()
-    return sel
+    # True only while this page runs in legacy mode, i.e. directly and not from app.py's st.navigation
+    # (which sets the flag to False before running a page).
+    if PagesManager.uses_pages_directory or "_selection" not in st.session_state:
+        import runpy
+
+        runpy.run_path(str(PROJECT / "app.py"), run_name="__main__")
+        st.stop()
+    return st.session_state["_selection"]
