@@ -1,0 +1,317 @@
+"""Training: focal loss, atomic save, checkpoint selection (Test†), resume after kill -9, load_run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+
+from xand.constants import HEADS, SUPERCLASSES
+from xand.errors import UnknownNameError, XandError
+from xand import training
+from xand.training import TrainConfig, atomic_save, focal_loss, load_run, train
+
+ROOT = Path(__file__).resolve().parents[1]
+#: tiny, fast model options for every training test
+TINY = {"width": 0.125, "hidden": 16}
+
+
+def write_fake_prepared(root: Path, n: int = 200, t: int = 1000, seed: int = 0) -> Path:
+    """A prepared-set folder in the ``xand.prepare`` layout with a learnable signal.
+
+    Positives of head k carry a bump in lead k; splits 70/15/15 %; a few excluded labels.
+    """
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    x = rng.normal(0, 0.1, size=(n, 12, t)).astype(np.float32)
+    labels = (rng.random((n, len(HEADS))) < 0.35).astype(np.int64)
+    bump = np.exp(-0.5 * ((np.arange(t) - t / 2) / 15) ** 2).astype(np.float32)
+    for k in range(len(HEADS)):
+        x[labels[:, k] == 1, k] += 1.5 * bump
+    status = labels.copy()
+    status[rng.random((n, len(HEADS))) < 0.05] = -1
+    split = np.array(["train"] * n, dtype=object)
+    split[int(0.7 * n):int(0.85 * n)] = "val"
+    split[int(0.85 * n):] = "test"
+    index = pd.DataFrame({"ecg_id": np.arange(1, n + 1), **{h: status[:, k] for k, h in enumerate(HEADS)},
+                          "sc_NORM": (labels.sum(1) == 0).astype(int),
+                          **{f"sc_{h}": labels[:, k] for k, h in enumerate(HEADS)},
+                          "patient_id": np.arange(n), "split": split, "strat_fold": 1,
+                          "device": np.where(rng.random(n) < 0.5, "A", "B"), "device_code": 0,
+                          "sex": rng.integers(0, 2, n), "age": 60, "report": ""})
+    index["device_code"] = (index["device"] == "B").astype(int)
+    np.save(root / "signals.npy", x)
+    index.to_csv(root / "index.csv", index=False)
+    meta = {"complete": True, "fs": 100, "fingerprint": f"fake{seed}-{n}", "devices": ["A", "B"],
+            "config": {"fs": 100, "bandpass": None, "baseline_removal": False, "global_zscore": True,
+                       "per_lead": "zscore"}}
+    (root / "meta.json").write_text(json.dumps(meta))
+    return root
+
+
+@pytest.fixture(scope="module")
+def fake_prepared(tmp_path_factory):
+    from xand.prepare import Prepared
+
+    return Prepared(write_fake_prepared(tmp_path_factory.mktemp("prep") / "set"))
+
+
+def tiny_cfg(**kw) -> TrainConfig:
+    base = dict(model="leadwise", model_kwargs=dict(TINY), heads=("MI",), epochs=2, batch_size=32,
+                bootstrap=50, num_threads=1, patience=0)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+# ------------------------------------------------------------------------------------------------ loss
+
+def test_focal_loss_matches_hand_computed_value():
+    logits = torch.tensor([2.0, -1.0])
+    y = torch.tensor([1.0, 1.0])
+    p = 1 / (1 + np.exp(-np.array([2.0, -1.0])))
+    expected = np.mean([-(1 - p[0]) ** 2 * np.log(p[0]), -(1 - p[1]) ** 2 * np.log(p[1])])
+    assert float(focal_loss(logits, y, gamma=2.0)) == pytest.approx(expected, rel=1e-6)
+    # alpha weights positives by alpha, negatives by 1 - alpha
+    neg = focal_loss(torch.tensor([0.0]), torch.tensor([0.0]), gamma=2.0, alpha=0.25)
+    assert float(neg) == pytest.approx(0.75 * 0.25 * np.log(2), rel=1e-6)
+
+
+def test_focal_loss_reduces_to_bce_at_gamma_zero():
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(50, 1, generator=g) * 3
+    y = (torch.rand(50, 1, generator=g) < 0.3).float()
+    assert torch.allclose(focal_loss(logits, y, gamma=0.0), F.binary_cross_entropy_with_logits(logits, y))
+    assert float(focal_loss(logits, y, gamma=2.0)) < float(F.binary_cross_entropy_with_logits(logits, y))
+
+
+def test_config_rejects_unknown_names():
+    with pytest.raises(UnknownNameError, match="leadwise"):
+        TrainConfig(model="nope")
+    with pytest.raises(UnknownNameError, match="focal"):
+        TrainConfig(loss="hinge")
+    with pytest.raises(UnknownNameError, match="MI"):
+        TrainConfig(heads=("AFIB",))
+
+
+def test_config_round_trips_through_json():
+    cfg = tiny_cfg(heads=("MI", "CD"), augment=True)
+    again = TrainConfig.from_dict(json.loads(json.dumps(__import__("dataclasses").asdict(cfg))))
+    assert again == cfg
+
+
+# ---------------------------------------------------------------------------------------- augmentation
+
+def test_augmentation_is_batched_and_keeps_shape():
+    torch.manual_seed(0)
+    x = torch.randn(8, 12, 1000)
+    cfg = TrainConfig(augment=True)
+    y = training.augment_batch(x, cfg, fs=100.0)
+    assert y.shape == x.shape and torch.isfinite(y).all() and not torch.equal(x, y)
+    only_shift = TrainConfig(augment=True, aug_noise=0, aug_scale=0, aug_wander=0, aug_shift=0.1)
+    z = training.augment_batch(x, only_shift, fs=100.0)
+    # a circular shift keeps each lead's values (sorted) unchanged
+    assert torch.allclose(z.sort(-1).values, x.sort(-1).values)
+
+
+# ------------------------------------------------------------------------------------------ atomic save
+
+def test_atomic_save_never_leaves_a_partial_file(tmp_path, monkeypatch):
+    path = tmp_path / "last.pt"
+    atomic_save({"epoch": 1}, path)
+    assert torch.load(path)["epoch"] == 1
+
+    def boom(obj, fh):  # a crash in the middle of writing
+        fh.write(b"partial")
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(training.torch, "save", boom)
+    with pytest.raises(RuntimeError):
+        atomic_save({"epoch": 2}, path)
+    monkeypatch.undo()
+    assert torch.load(path)["epoch"] == 1  # the old complete file is intact
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".pt")] == ["last.pt"]
+
+
+# ------------------------------------------------------------------------------------------- train
+
+def test_train_writes_run_folder_and_load_run_matches(fake_prepared, tmp_path):
+    cfg = tiny_cfg(heads=("MI", "STTC"), epochs=2)
+    run = train(fake_prepared, cfg, tmp_path / "runs")
+    config = json.loads((run / "config.json").read_text())
+    assert config["data"]["fingerprint"] == fake_prepared.fingerprint
+    assert config["preprocess"]["per_lead"] == "zscore"
+    for head in ("MI", "STTC"):
+        lines = [json.loads(line) for line in (run / head / "metrics.jsonl").read_text().splitlines()]
+        assert [r["epoch"] for r in lines] == [0, 1]
+        assert {"train_loss", "val_loss", "val_auc", "test_auc", "lr", "ecg_per_s", "elapsed"} <= set(lines[0])
+        s = json.loads((run / head / "summary.json").read_text())["heads"][head]
+        assert 0 <= s["threshold"] <= 1 and set(s["confusion"]) == {"tn", "fp", "fn", "tp"}
+        assert s["test_auc_ci"][0] <= s["test_dagger"] <= s["test_auc_ci"][1] or s["test_dagger"] is not None
+        assert (run / head / "best.pt").is_file() and (run / head / "last.pt").is_file()
+    top = json.loads((run / "summary.json").read_text())
+    assert set(top["heads"]) == {"MI", "STTC"} and top["code_version"].startswith("0.")
+
+    pred = load_run(run)
+    assert pred.heads == ("MI", "STTC") and pred.target("MI") == 0
+    with pytest.raises(UnknownNameError):
+        pred.model("HYP")
+    rows = fake_prepared.split_indices("test")[:10]
+    ecg = np.asarray(fake_prepared.signals[rows])
+    probs = pred.predict_proba(ecg, fs=100)
+    # the in-memory model from best.pt on training's normalisation gives the same probabilities
+    ck = torch.load(run / "MI" / "best.pt", weights_only=False)
+    from xand.models import create_model
+    from xand.preprocess import normalize
+
+    model = create_model(ck["model_name"], **ck["model_kwargs"])
+    model.load_state_dict(ck["state_dict"])
+    model.eval()
+    with torch.no_grad():
+        ref = torch.sigmoid(model(normalize(torch.from_numpy(ecg), fake_prepared.cfg))[:, 0]).numpy()
+    np.testing.assert_allclose(probs["MI"], ref, rtol=1e-5, atol=1e-6)
+    x1 = pred.prepare_input(ecg[0], fs=100)
+    assert x1.shape == (1, 12, 1000)
+    # a 500 Hz, 12 s input is resampled and cut to the training length
+    from xand.preprocess import resample
+
+    long = np.concatenate([resample(ecg[:2], 100, 500), np.zeros((2, 12, 1000), np.float32)], axis=-1)
+    assert pred.prepare_batch(long, fs=500).shape == (2, 12, 1000)
+    assert pred.threshold("MI") == pytest.approx(json.loads((run / "MI" / "summary.json").read_text())
+                                                  ["heads"]["MI"]["threshold"])
+
+
+def test_multilabel_baseline_trains_one_model_for_all_heads(fake_prepared, tmp_path):
+    cfg = tiny_cfg(model="multilabel", heads=HEADS, epochs=1)
+    run = train(fake_prepared, cfg, tmp_path / "runs")
+    summ = json.loads((run / "multilabel" / "summary.json").read_text())
+    assert set(summ["heads"]) == set(HEADS)
+    pred = load_run(run)
+    assert pred.model("MI") is pred.model("HYP")
+    assert pred.target("MI") == SUPERCLASSES.index("MI")
+    rec = json.loads((run / "multilabel" / "metrics.jsonl").read_text().splitlines()[0])
+    assert set(rec["val_auc_heads"]) == set(HEADS)
+
+
+def test_test_dagger_is_test_auc_at_best_validation_epoch(fake_prepared, tmp_path, monkeypatch):
+    # scripted AUC sequence: per epoch val then test; best val at epoch 1, best test at epoch 3
+    val = [0.60, 0.90, 0.70, 0.80]
+    test = [0.55, 0.65, 0.75, 0.95]
+    calls = iter([v for pair in zip(val, test) for v in pair])
+    monkeypatch.setattr(training, "auc_score", lambda y, p: next(calls))
+    run = train(fake_prepared, tiny_cfg(epochs=4), tmp_path / "runs")
+    s = json.loads((run / "MI" / "summary.json").read_text())
+    assert s["best_epoch"] == 1
+    assert s["heads"]["MI"]["val_auc"] == 0.90
+    assert s["heads"]["MI"]["test_dagger"] == 0.65  # not the best test AUC (0.95) nor the last one
+    assert torch.load(run / "MI" / "best.pt", weights_only=False)["epoch"] == 1
+
+
+def test_early_stopping_on_validation_auc(fake_prepared, tmp_path, monkeypatch):
+    vals = iter([0.9, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5] * 2)
+    monkeypatch.setattr(training, "auc_score", lambda y, p: next(vals))
+    run = train(fake_prepared, tiny_cfg(epochs=8, patience=2), tmp_path / "runs")
+    s = json.loads((run / "MI" / "summary.json").read_text())
+    assert s["stopped_early"] and s["epochs_run"] == 3 and s["best_epoch"] == 0
+
+
+def test_mlflow_requested_but_missing_gives_clear_error(fake_prepared, tmp_path, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_mlflow(name, *a, **kw):
+        if name == "mlflow":
+            raise ImportError("No module named 'mlflow'")
+        return real_import(name, *a, **kw)
+
+    monkeypatch.setattr(builtins, "__import__", no_mlflow)
+    with pytest.raises(XandError, match="mlflow"):
+        train(fake_prepared, tiny_cfg(mlflow=True), tmp_path / "runs")
+
+
+_KILL_SCRIPT = """
+import sys, time
+from xand.prepare import Prepared
+from xand.training import TrainConfig, train
+cfg = TrainConfig(**__import__("json").loads(sys.argv[3]))
+def slow(unit, rec):
+    time.sleep(1.0)  # leave time for the parent to kill us between epochs
+train(Prepared(sys.argv[1]), cfg, sys.argv[2], progress=slow)
+"""
+
+
+@pytest.mark.slow
+def test_resume_after_kill_continues_and_matches_uninterrupted(fake_prepared, tmp_path):
+    import dataclasses
+
+    cfg = tiny_cfg(epochs=4)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-c", _KILL_SCRIPT, str(fake_prepared.root), str(tmp_path / "runs"),
+                             json.dumps(dataclasses.asdict(cfg))], env=env)
+    deadline = time.time() + 120
+    last = None
+    while time.time() < deadline and last is None:
+        found = list((tmp_path / "runs").glob("*/MI/last.pt"))
+        last = found[0] if found else None
+        time.sleep(0.02)
+    assert last is not None, "training subprocess never wrote last.pt"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    run = last.parents[1]
+    done_before = torch.load(last, weights_only=False)["epoch"]
+    assert done_before < cfg.epochs - 1, "killed too late to test resuming"
+    assert not (run / "MI" / "summary.json").exists()
+
+    train(fake_prepared, resume=run)
+    lines = [json.loads(line) for line in (run / "MI" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in lines] == list(range(cfg.epochs))
+    assert (run / "summary.json").is_file()
+
+    ref = train(fake_prepared, cfg, tmp_path / "ref")
+    a = torch.load(run / "MI" / "last.pt", weights_only=False)
+    b = torch.load(ref / "MI" / "last.pt", weights_only=False)
+    assert a["epoch"] == b["epoch"] == cfg.epochs - 1
+    for k in b["model"]:
+        torch.testing.assert_close(a["model"][k], b["model"][k], rtol=1e-4, atol=1e-5)
+    ref_lines = [json.loads(line) for line in (ref / "MI" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["val_auc"] for r in lines] == pytest.approx([r["val_auc"] for r in ref_lines], abs=1e-6)
+
+
+def test_resume_rejects_other_data(fake_prepared, tmp_path):
+    from xand.errors import DataError
+    from xand.prepare import Prepared
+
+    run = train(fake_prepared, tiny_cfg(epochs=1), tmp_path / "runs")
+    other = Prepared(write_fake_prepared(tmp_path / "other", n=60, seed=1))
+    with pytest.raises(DataError, match="trained on data"):
+        train(other, resume=run)
+
+
+@pytest.mark.slow
+def test_end_to_end_on_synthetic_set_learns(synth_dir, tmp_path):
+    from xand.prepare import prepare
+
+    prepared = prepare(synth_dir, cache_dir=tmp_path / "cache", progress=False)
+    cfg = TrainConfig(model_kwargs={"width": 0.25}, heads=("CD",), epochs=3, bootstrap=100, patience=0)
+    run = train(prepared, cfg, tmp_path / "runs")
+    s = json.loads((run / "summary.json").read_text())["heads"]["CD"]
+    assert s["val_auc"] is not None and s["test_dagger"] is not None
+    assert s["n_train"] > 50
+
+
+def test_benchmark_worker_reports_speed_and_memory():
+    r = training._bench_worker({"label": "cnn1d", "model": "cnn1d", "kwargs": {}, "device": "cpu",
+                                "batch_size": 8, "n_samples": 1000, "steps": 1, "min_seconds": 0.0,
+                                "threads": 1})
+    assert r["train_ecg_s"] > 0 and r["infer_ecg_s"] > 0 and r["train_gflop_per_ecg"] > 0
+    assert r["peak_mem_mb"] >= 0

@@ -1,0 +1,123 @@
+"""``python -m train --data DATASET --heads MI STTC CD HYP --model leadwise --epochs N --out runs/``.
+
+Prepares the dataset (cached; a no-op when unchanged), trains one binary model per head (or the multi-label
+baseline) with a progress bar, and prints a JSON summary at the end. ``--models A B C`` trains several
+registered models on the same data in turn (one run folder each) and prints them side by side.
+``--resume RUN`` continues an interrupted run from its ``last.pt`` files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from xand.constants import HEADS
+
+    p = argparse.ArgumentParser(prog="python -m train", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--data", required=True, help="PTB-XL-layout folder (real or synthetic)")
+    p.add_argument("--heads", nargs="+", default=list(HEADS), help="heads to train")
+    p.add_argument("--model", default="leadwise", help="registered model (see xand.models.list_models)")
+    p.add_argument("--models", nargs="+", default=None, help="train several models in turn (overrides --model)")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--out", default="runs", help="parent folder of run folders")
+    p.add_argument("--resume", default=None, metavar="RUN", help="continue this run folder")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    p.add_argument("--amp", default="auto", choices=["auto", "off", "fp16", "bf16"], help="mixed precision")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--weight-decay", type=float, default=1e-2)
+    p.add_argument("--warmup-epochs", type=float, default=1.0)
+    p.add_argument("--loss", default="focal", choices=["focal", "bce"], help="focal (gamma) or positive-weighted BCE")
+    p.add_argument("--gamma", type=float, default=2.0, help="focal loss gamma")
+    p.add_argument("--patience", type=int, default=8, help="early-stopping patience on val AUC (0 = off)")
+    p.add_argument("--augment", action="store_true", help="noise, amplitude scaling, baseline wander, time shift")
+    p.add_argument("--no-aux", action="store_true", help="disable the device/sex auxiliary heads")
+    p.add_argument("--width", type=float, default=None, help="model width multiplier")
+    p.add_argument("--model-kw", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="extra model options, VALUE as JSON (e.g. stem_stride=1 channels=[16,32,64,128])")
+    p.add_argument("--threshold", default="youden", choices=["youden", "f1"], help="validation threshold rule")
+    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the test-AUC CI")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+    p.add_argument("--cache-dir", default=None, help="prepared-array cache (default $XAND_CACHE or ~/.cache/xand)")
+    p.add_argument("--bandpass", nargs=2, type=float, default=None, metavar=("LOW", "HIGH"),
+                   help="prepare-time band-pass in Hz (e.g. 0.5 40)")
+    p.add_argument("--baseline-removal", action="store_true", help="prepare-time baseline-wander removal")
+    p.add_argument("--mlflow", action="store_true", help="also log to MLflow (needs the mlflow package)")
+    p.add_argument("--mlflow-uri", default=None, help="MLflow tracking URI (default: <out>/mlruns)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return p
+
+
+def _model_kwargs(args: argparse.Namespace) -> dict:
+    kw = {}
+    for item in args.model_kw:
+        key, _, value = item.partition("=")
+        try:
+            kw[key] = json.loads(value)
+        except json.JSONDecodeError:
+            kw[key] = value
+    if args.width is not None:
+        kw["width"] = args.width
+    return kw
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from xand.errors import XandError
+    from xand.prepare import prepare
+    from xand.preprocess import PreprocessConfig
+    from xand.training import TrainConfig, train
+
+    try:
+        pcfg = PreprocessConfig(bandpass=tuple(args.bandpass) if args.bandpass else None,
+                                baseline_removal=args.baseline_removal)
+        prepared = prepare(args.data, cache_dir=args.cache_dir, cfg=pcfg, progress=not args.no_progress)
+        results = {}
+        if args.resume:
+            run = train(prepared, None, args.out, resume=args.resume, progress=not args.no_progress)
+            results[json.loads((Path(run) / "config.json").read_text())["model"]["name"]] = run
+        else:
+            for name in args.models or [args.model]:
+                cfg = TrainConfig(model=name, model_kwargs=_model_kwargs(args), heads=tuple(args.heads),
+                                  epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                                  weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs, loss=args.loss,
+                                  focal_gamma=args.gamma, patience=args.patience, aux=not args.no_aux,
+                                  augment=args.augment, device=args.device, amp=args.amp, seed=args.seed,
+                                  num_threads=args.threads, threshold=args.threshold, bootstrap=args.bootstrap,
+                                  mlflow=args.mlflow, mlflow_uri=args.mlflow_uri)
+                results[name] = train(prepared, cfg, args.out, progress=not args.no_progress)
+    except XandError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    out = {}
+    for name, run in results.items():
+        summ = json.loads((Path(run) / "summary.json").read_text())
+        out[name] = {"run": str(run), "n_parameters": summ["n_parameters"],
+                     "heads": {h: {k: s[k] for k in ("val_auc", "test_dagger", "test_auc_ci", "pr_auc", "f1",
+                                                      "sensitivity", "specificity", "threshold", "best_epoch")}
+                               for h, s in summ["heads"].items()},
+                     "seconds": sum(u["seconds"] for u in summ["units"].values())}
+    _print_table(out)
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+def _print_table(out: dict) -> None:
+    """Human-readable model x head table on stderr (stdout carries the JSON)."""
+    print(f"{'model':12} {'head':5} {'val AUC':>8} {'Test†':>7} {'95% CI':>16}", file=sys.stderr)
+    for name, r in out.items():
+        for h, s in r["heads"].items():
+            ci = s["test_auc_ci"]
+            ci_s = f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "-"
+            f = (lambda v: "-" if v is None else f"{v:.3f}")
+            print(f"{name:12} {h:5} {f(s['val_auc']):>8} {f(s['test_dagger']):>7} {ci_s:>16}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
