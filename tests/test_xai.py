@@ -1,0 +1,251 @@
+"""explain_ecg / xai_batch with stand-in predictors whose explanations are known by construction;
+bad input (no beats, flat lead, all-zero attribution) gives undefined scores with reasons."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from xand.constants import FIDUCIAL_KINDS, N_LEADS
+from xand.errors import DataError, UnknownNameError
+from xand.fiducials import Fiducials
+from xand.masks import clinical_mask
+from xand.preprocess import PreprocessConfig, normalize, resample
+from xand.xai import check_synthetic, explain_ecg, format_summary, summarize_records
+
+FS, T = 100, 1000
+K = {k: i for i, k in enumerate(FIDUCIAL_KINDS)}
+
+
+def _fiducials(fs: float = FS, n: int = T, rr: int = 100) -> Fiducials:
+    """Regular beats every ``rr`` samples (at 100 Hz): QRS 10 samples, T wave 20 samples."""
+    s = fs / FS
+    rows = []
+    for r in range(50, int(n / s) - 50, rr):
+        row = np.full(len(FIDUCIAL_KINDS), np.nan)
+        for kind, off in {"P_on": -25, "P_peak": -20, "P_off": -15, "QRS_on": -5, "R_peak": 0,
+                          "QRS_off": 5, "J": 6, "T_on": 15, "T_peak": 25, "T_off": 35}.items():
+            row[K[kind]] = (r + off) * s
+        rows.append(row)
+    beats = np.array(rows)
+    return Fiducials(fs, n, [beats.copy() for _ in range(N_LEADS)], np.ones(N_LEADS, bool), "test")
+
+
+def _ecg(seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(T) / FS
+    return (np.sin(2 * np.pi * 1.0 * t)[None] * rng.uniform(0.5, 1.5, (N_LEADS, 1))
+            + 0.05 * rng.normal(size=(N_LEADS, T))).astype(np.float32)
+
+
+class WeightModel(nn.Module):
+    """logit = sum(w * x): IG from zero is w * x, so the map is known exactly."""
+
+    leadwise = False
+
+    def __init__(self, w: np.ndarray):
+        super().__init__()
+        self.w = nn.Parameter(torch.as_tensor(np.asarray(w, dtype=np.float32)))
+        self.cam_layer = nn.Identity()
+
+    def forward(self, x):
+        return (self.cam_layer(x) * self.w).sum(dim=(1, 2))[:, None]
+
+
+class StandInPredictor:
+    """The contract of ``xand.training.Predictor`` used by ``explain_ecg``/``xai_batch``."""
+
+    def __init__(self, models: dict[str, nn.Module], fs: int = FS):
+        self.heads = tuple(models)
+        self._models = {h: m.eval() for h, m in models.items()}
+        self.preprocess_cfg = PreprocessConfig(fs=fs)
+
+    def model(self, head):
+        return self._models[head]
+
+    def target(self, head):
+        return 0
+
+    def prepare_input(self, ecg, fs):
+        x = resample(ecg, fs, self.preprocess_cfg.fs) if fs != self.preprocess_cfg.fs else ecg
+        return torch.as_tensor(normalize(np.asarray(x, np.float32)[None]))
+
+
+def _oracle_for(head: str, ecg: np.ndarray, fid: Fiducials) -> WeightModel:
+    """A model whose evidence lies exactly in ``head``'s mask, with the sign of the input there."""
+    mask = clinical_mask(fid, head, T)
+    x = normalize(ecg[None])[0]
+    return WeightModel(0.002 * mask * np.sign(x))
+
+
+def test_oracle_model_points_into_its_region_with_full_cas():
+    ecg, fid = _ecg(), _fiducials()
+    pred = StandInPredictor({"CD": _oracle_for("CD", ecg, fid)})
+    ex = explain_ecg(pred, ecg, FS, "CD", fiducials=fid, compare_method="saliency")
+    mask = clinical_mask(fid, "CD", T)
+    assert np.array_equal(ex.mask, mask) and ex.mask_reason is None
+    assert ex.scores["pointing_game"].value == 1.0
+    assert ex.scores["cas"].value == pytest.approx(1.0)
+    assert ex.scores["rank_accuracy"].value > 0.95
+    assert ex.scores["pointing_game"].chance == pytest.approx(mask.mean()) == ex.chance
+    pert = ex.scores["perturbation"]
+    assert pert.value > 0 and pert.chance == pytest.approx(0.0, abs=1e-9)  # random region carries no evidence
+    assert -1 <= ex.scores["cosine"].value <= 1
+    assert ex.lead_importance.sum() == pytest.approx(1.0) and ex.lead_drop.shape == (12,)
+    assert abs(ex.delta) < 1e-3 and 0 < ex.probability < 1
+    json.dumps(ex.summary())  # the app/CLI can serialise it
+
+
+def test_fiducials_on_another_grid_are_resampled_to_the_working_rate():
+    ecg = _ecg(1)
+    fid100, fid500 = _fiducials(), _fiducials(fs=500, n=5000)
+    pred = StandInPredictor({"STTC": _oracle_for("STTC", ecg, fid100)})
+    a = explain_ecg(pred, ecg, FS, "STTC", fiducials=fid500, lead_dropping=False, perturbation=False)
+    assert a.fs == FS and a.mask.shape == (12, T)
+    assert np.array_equal(a.mask, clinical_mask(fid100, "STTC", T))
+    assert a.lead_drop is None and "perturbation" not in a.scores
+
+
+def test_ecg_at_500_hz_is_explained_on_the_model_grid():
+    ecg500 = resample(_ecg(2), FS, 500)
+    pred = StandInPredictor({"CD": WeightModel(np.ones((12, T)))})
+    ex = explain_ecg(pred, ecg500, 500, "CD", fiducials=_fiducials(fs=500, n=5000))
+    assert ex.attribution.map.shape == (12, T) and ex.mask.shape == (12, T)
+
+
+def test_no_beats_gives_undefined_scores_with_reason_not_a_crash():
+    ecg = _ecg()
+    pred = StandInPredictor({"MI": WeightModel(np.ones((12, T)))})
+    ex = explain_ecg(pred, ecg, FS, "MI", fiducials=Fiducials.empty(FS, T, "test"))
+    assert not ex.mask.any() and ex.mask_reason == "no beats delineated on any lead"
+    for name in ("pointing_game", "cas", "rank_accuracy", "perturbation"):
+        s = ex.scores[name]
+        assert s.value is None and s.reason == "no beats delineated on any lead"
+    assert ex.lead_importance_reason is None  # the map itself is fine
+
+
+def test_no_beats_via_own_delineation_on_a_flat_ecg():
+    pred = StandInPredictor({"CD": WeightModel(np.ones((12, T)))})
+    ex = explain_ecg(pred, np.zeros((12, T), np.float32), FS, "CD")  # delineate() finds nothing
+    assert ex.scores["pointing_game"].value is None and ex.mask_reason
+    assert "no positive" in ex.lead_importance_reason and np.isnan(ex.lead_importance).all()
+
+
+def test_flat_lead_and_lead_without_quality_give_defined_results():
+    ecg, fid = _ecg(3), _fiducials()
+    ecg[7] = 0.0
+    fid.quality[7] = False  # as delineation marks a flat lead
+    pred = StandInPredictor({"CD": _oracle_for("CD", ecg, fid)})
+    ex = explain_ecg(pred, ecg, FS, "CD", fiducials=fid)
+    assert not ex.mask[7].any() and ex.mask.any()
+    assert np.all(ex.attribution.map[7] == 0) and ex.lead_importance[7] == 0.0
+    assert ex.scores["pointing_game"].value == 1.0
+
+
+def test_all_zero_attribution_is_undefined_everywhere_it_must_be():
+    pred = StandInPredictor({"HYP": WeightModel(np.zeros((12, T)))})
+    ex = explain_ecg(pred, _ecg(), FS, "HYP", fiducials=_fiducials(), compare_method="saliency")
+    assert "all-zero" in ex.scores["pointing_game"].reason
+    assert ex.scores["cas"].value is None and ex.scores["rank_accuracy"].value is None
+    assert ex.scores["cosine"].value is None
+    assert np.isnan(ex.lead_importance).all() and ex.lead_importance_reason
+    assert ex.scores["perturbation"].value == pytest.approx(0.0)  # the model ignores the input: defined 0
+
+
+def test_bad_ecg_and_unknown_head_raise():
+    pred = StandInPredictor({"CD": WeightModel(np.ones((12, T)))})
+    with pytest.raises(DataError, match="shape"):
+        explain_ecg(pred, np.zeros((11, T)), FS, "CD", fiducials=_fiducials())
+    bad = _ecg()
+    bad[0, 3] = np.inf
+    with pytest.raises(DataError, match="NaN or infinite"):
+        explain_ecg(pred, bad, FS, "CD", fiducials=_fiducials())
+    with pytest.raises(UnknownNameError, match="CD"):
+        explain_ecg(pred, _ecg(), FS, "MI", fiducials=_fiducials())
+
+
+def test_summary_counts_undefined_with_reasons_and_wilson_ci():
+    import pandas as pd
+
+    recs = pd.DataFrame([
+        {"ecg_id": 1, "head": "CD", "status": "ok", "error": None, "pointing_game": 1.0, "cas": 0.8,
+         "chance": 0.1, "probability": 0.9, "abs_delta": 1e-3},
+        {"ecg_id": 2, "head": "CD", "status": "ok", "error": None, "pointing_game": 0.0, "cas": 0.4,
+         "chance": 0.2, "probability": 0.7, "abs_delta": 2e-3},
+        {"ecg_id": 3, "head": "CD", "status": "ok", "error": None, "pointing_game": None,
+         "pointing_game_reason": "empty mask", "cas": None, "cas_reason": "empty mask", "chance": 0.0,
+         "probability": 0.6, "abs_delta": 3e-3},
+        {"ecg_id": 4, "head": "CD", "status": "skipped", "error": "bad file"},
+    ])
+    for col in ("rank_accuracy", "drop_mask", "drop_random", "drop_diff", "cosine"):
+        recs[col] = np.nan
+    s = summarize_records(recs, ["CD", "MI"], {"CD": 4, "MI": 0}).set_index("head")
+    cd = s.loc["CD"]
+    assert (cd["n_positive"], cd["n"], cd["n_skipped"]) == (4, 3, 1)
+    assert cd["pointing_game_n"] == 2 and cd["pointing_game_mean"] == 0.5
+    assert json.loads(cd["pointing_game_undefined_reasons"]) == {"empty mask": 1}
+    assert json.loads(cd["skipped_reasons"]) == {"bad file": 1}
+    assert 0 < cd["pointing_game_ci_low"] < 0.5 < cd["pointing_game_ci_high"] < 1  # Wilson, n = 2
+    assert cd["cas_mean"] == pytest.approx(0.6) and cd["chance_mean"] == pytest.approx(0.1)
+    assert s.loc["MI", "n"] == 0 and np.isnan(s.loc["MI", "pointing_game_mean"])
+    ok, lines = check_synthetic(s.reset_index())
+    assert not ok and "FAIL" in lines[0] and len(lines) == 2
+    assert "undefined" in format_summary(s.reset_index())
+
+
+def _tiny_synth(tmp_path):
+    from xand.synth import SynthConfig, synthesize
+
+    return synthesize(tmp_path / "synth", SynthConfig(n_records=60, seed=1), workers=1, progress=False)
+
+
+def test_xai_batch_on_synthetic_set_with_stand_in_run(tmp_path, monkeypatch):
+    """The batch path end to end (data, PTB-XL+ ground-truth fiducials, scores, files) with a stand-in
+    run: a model that looks everywhere, so only the plumbing is checked here."""
+    from xand.xai import xai_batch
+
+    data = _tiny_synth(tmp_path)
+    torch.manual_seed(0)
+    pred = StandInPredictor({h: WeightModel(np.random.default_rng(i).normal(size=(12, T)))
+                             for i, h in enumerate(("MI", "CD"))})
+    fake = types.ModuleType("xand.training")
+    fake.load_run = lambda run_dir, device="cpu": pred
+    monkeypatch.setitem(sys.modules, "xand.training", fake)
+    run = tmp_path / "run"
+    run.mkdir()
+    df = xai_batch(run, data, split="train", progress=False, compare_method="saliency", max_per_head=3)
+    assert list(df["head"]) == ["MI", "CD"]
+    assert (df["n"] + df["n_skipped"] <= 3).all() and (df["n"] > 0).all()
+    assert df.attrs["fiducials"].startswith("PTB-XL+")
+    for name in ("train_ig.csv", "train_ig.json", "train_ig_records.csv"):
+        assert (run / "xai" / name).is_file()
+    info = json.loads((run / "xai" / "train_ig.json").read_text())
+    assert info["config"]["method"] == "ig" and len(info["heads"]) == 2
+    assert ((df["chance_mean"] > 0) & (df["chance_mean"] < 1)).all()
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=False, reason=(
+    "measured 2026-11-22 (800 records, 5 epochs): MI 0.22 and STTC 0.00 -- the IG argmax sits on R/S peaks, "
+    "inside the QRS but outside the MI (QRS_on..R_peak, ST, T) and STTC (J..T_off) masks; CD 0.89, HYP 1.00"))
+def test_synthetic_sanity_check_trained_heads_point_into_their_regions(tmp_path):
+    """End to end: synthesise, train small heads, explain the positive test ECGs with IG against the
+    ground-truth fiducials (PTB-XL+ layout in the same folder): every head's Pointing Game >= 0.9."""
+    from xand.synth import SynthConfig, synthesize
+    from xand.training import TrainConfig, train
+    from xand.xai import xai_batch
+
+    data = synthesize(tmp_path / "synth", SynthConfig(n_records=400, seed=0), progress=False)
+    cfg = TrainConfig(epochs=4, device="cpu", bootstrap=100, patience=0)
+    run = train(str(data), cfg, out_dir=tmp_path / "runs", cache_dir=tmp_path / "cache")
+    df = xai_batch(run, data, split="test", progress=False, compare_method=None)
+    assert df.attrs["fiducials"].startswith("PTB-XL+")
+    assert (df["n"] > 0).all() and (df["pointing_game_n"] > 0).all()
+    ok, lines = check_synthetic(df)
+    assert ok, "\n".join(lines)

@@ -1,0 +1,594 @@
+"""Attribution maps for one ECG and one head: one registry, one call, Captum's uniform shape.
+
+``attribute(model, x, target, method)`` returns an :class:`Attribution` whose ``map`` is ``(12, T)``
+float32 on the model's input grid (normalised units x logit units for the gradient x input methods).
+Every method attributes the **logit** of output ``target`` (not the probability): the sigmoid saturates
+and would squash the attribution of confident predictions, and the logit is what Captum's convergence
+delta is defined for.
+
+Methods (``ATTRIBUTION_METHODS``)
+---------------------------------
+``"ig"``        Integrated Gradients (Sundararajan et al., ICML 2017). Primary method. Baseline by name
+                (``BASELINES``): ``"zeros"`` (default; zero in normalised units is each lead's mean after
+                the per-lead z-score, i.e. a flat isoelectric line), ``"mean"`` (each lead's own time
+                mean of ``x``: a flat line even when normalisation does not centre), ``"blur"`` (``x``
+                low-passed by a Gaussian of ``blur_sigma`` samples: keeps rhythm and baseline wander,
+                removes wave morphology; Sturmfels et al., Distill 2020) or ``"noise"`` (seeded Gaussian
+                noise of ``noise_std`` around zero; Sturmfels et al. 2020), or a tensor. Returns the
+                convergence delta ``sum(map) - (f(x) - f(baseline))``.
+``"gradshap"``  GradientShap / expected gradients (Lundberg & Lee, NeurIPS 2017; Erion et al. 2019):
+                random points between ``x`` (+ noise ``stdevs``) and baselines drawn from a
+                distribution (default: the named baselines zeros, blur and noise), seeded.
+``"saliency"``  absolute input gradient (Simonyan et al. 2014).
+``"gradcam"``   Grad-CAM (Selvaraju et al., ICCV 2017) on ``model.cam_layer``. For lead-wise models the
+                layer sees a batch of ``B*12`` single-lead signals (lead-major), so the CAM is per lead:
+                ``(B*12, T') -> (B, 12, T')``, linearly upsampled to ``T``. For channel models the CAM is
+                one ``(T')`` curve, broadcast to all 12 leads (``Attribution.note`` says so): Grad-CAM has
+                no lead resolution there.
+``"occlusion"`` sliding-window occlusion along time, one lead at a time (Zeiler & Fergus, ECCV 2014).
+
+Speed
+-----
+The app computes IG live. ``IGConfig`` holds the project's configuration, chosen by measurement with
+``python -m xand bench explain`` (:func:`benchmark`), which reports it side by side with Captum's default
+(50 Gauss-Legendre steps, one batch).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+import warnings
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from xand.constants import N_LEADS
+from xand.errors import DataError, UnknownNameError
+
+
+@dataclass
+class Attribution:
+    """One attribution map.
+
+    Attributes
+    ----------
+    map : ``(12, T)`` float32, on the model input grid; positive = evidence for the target
+    delta : convergence (completeness) error in logit units where the method has one, else None
+        (IG: ``sum(map) - (f(x) - f(baseline))``; GradientShap: mean ``|delta|`` over its samples)
+    method : registry name
+    params : the parameters actually used (JSON-serialisable)
+    seconds : wall time of the call
+    note : caveat to show with the map (e.g. Grad-CAM broadcast over leads), else None
+    """
+
+    map: np.ndarray
+    delta: float | None
+    method: str
+    params: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    note: str | None = None
+
+
+@dataclass
+class IGConfig:
+    """The project's Integrated Gradients configuration (the defaults of ``method="ig"``).
+
+    Chosen by measurement (``python -m xand bench explain``) as the latency/accuracy compromise for live
+    use on a 2-core CPU: all steps go through the model in one batch (``internal_batch_size=None``;
+    smaller batches were slower), ``fuse_bn`` differentiates an exact eval-time copy of the model with
+    BatchNorm folded into the preceding convolutions (see :func:`gradient_model`, ~10-15% less work),
+    and 32 Gauss-Legendre steps instead of 50. Caveat (measured on trained lead-wise heads): the models
+    are piecewise linear (ReLU, max-pool), so the IG integrand is piecewise constant along the path and
+    the quadrature error falls only ~1/n: median |delta| at 32 steps is ~1.5-3x that of Captum's
+    50 steps (MI head: 4e-3 logit, ~0.3% of |f(x) - f(0)|). Pass ``n_steps=50`` where Captum-default
+    accuracy matters more than latency (batch validation does not need it).
+    """
+
+    n_steps: int = 32
+    quadrature: str = "gausslegendre"
+    internal_batch_size: int | None = None
+    baseline: str = "zeros"
+    fuse_bn: bool = True
+
+
+#: name -> function(model, x, target, **kw) -> (map (1,12,T) Tensor|ndarray, delta, params, note)
+ATTRIBUTION_METHODS: dict[str, Callable[..., tuple]] = {}
+
+#: name -> function(x (1,12,T), **kw) -> baseline tensor (1,12,T)
+BASELINES: dict[str, Callable[..., Tensor]] = {}
+
+
+def register_method(name: str) -> Callable:
+    """Decorator adding an attribution method to ``ATTRIBUTION_METHODS`` under ``name``."""
+
+    def deco(fn: Callable) -> Callable:
+        ATTRIBUTION_METHODS[name] = fn
+        return fn
+
+    return deco
+
+
+def register_baseline(name: str) -> Callable:
+    """Decorator adding a named IG baseline to ``BASELINES``."""
+
+    def deco(fn: Callable) -> Callable:
+        BASELINES[name] = fn
+        return fn
+
+    return deco
+
+
+# ---------------------------------------------------------------------------------------------- baselines
+
+@register_baseline("zeros")
+def _zeros(x: Tensor, **_: Any) -> Tensor:
+    return torch.zeros_like(x)
+
+
+@register_baseline("mean")
+def _mean(x: Tensor, **_: Any) -> Tensor:
+    return x.mean(dim=-1, keepdim=True).expand_as(x).clone()
+
+
+@register_baseline("blur")
+def _blur(x: Tensor, blur_sigma: float = 10.0, **_: Any) -> Tensor:
+    # sigma 10 samples = 0.1 s at 100 Hz: wider than a QRS, so the waves' shape is gone
+    radius = int(3 * blur_sigma)
+    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
+    kernel = torch.exp(-0.5 * (t / blur_sigma) ** 2)
+    kernel = (kernel / kernel.sum()).view(1, 1, -1).repeat(x.shape[1], 1, 1)
+    padded = torch.nn.functional.pad(x, (radius, radius), mode="replicate")
+    return torch.nn.functional.conv1d(padded, kernel, groups=x.shape[1])
+
+
+@register_baseline("noise")
+def _noise(x: Tensor, noise_std: float = 0.1, seed: int = 0, **_: Any) -> Tensor:
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    return (torch.randn(x.shape, generator=gen, dtype=x.dtype) * noise_std).to(x.device)
+
+
+def make_baseline(x: Tensor, baseline: str | float | Tensor | np.ndarray = "zeros", **kw: Any) -> Tensor:
+    """A baseline tensor shaped like ``x`` from a name in ``BASELINES``, a scalar or an array."""
+    if isinstance(baseline, str):
+        if baseline not in BASELINES:
+            raise UnknownNameError("IG baseline", baseline, list(BASELINES))
+        return BASELINES[baseline](x, **kw)
+    if isinstance(baseline, (int, float)):
+        return torch.full_like(x, float(baseline))
+    b = torch.as_tensor(np.asarray(baseline) if isinstance(baseline, np.ndarray) else baseline,
+                        dtype=x.dtype, device=x.device)
+    return b.reshape(x.shape)
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+
+def _as_input(x: Tensor | np.ndarray) -> Tensor:
+    """``(1,12,T)`` float tensor usable by autograd, whatever the caller's mode (no_grad/inference)."""
+    if isinstance(x, np.ndarray):
+        x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    if x.ndim == 2:
+        x = x.unsqueeze(0)
+    if x.ndim != 3 or x.shape[0] != 1 or x.shape[1] != N_LEADS:
+        raise DataError(None, f"attribution input has shape {tuple(x.shape)}",
+                        f"(1, {N_LEADS}, T) normalised ECG")
+    if x.is_inference():
+        # inference tensors cannot enter autograd; a clone made outside inference mode can
+        with torch.inference_mode(False):
+            x = x.clone()
+    x = x.detach().float()
+    if not torch.isfinite(x).all():
+        raise DataError(None, "attribution input contains NaN or infinite values", "finite normalised values")
+    return x
+
+
+@contextmanager
+def _seeded(seed: int):
+    """Seed torch and numpy's global generator (Captum's GradientShap draws from both), then restore."""
+    np_state = np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        np.random.seed(seed)
+        try:
+            yield
+        finally:
+            np.random.set_state(np_state)
+
+
+def _device(model: nn.Module, default: torch.device | str = "cpu") -> torch.device:
+    p = next(model.parameters(), None)
+    return p.device if p is not None else torch.device(default)
+
+
+def _numpy_map(m: Tensor | np.ndarray) -> np.ndarray:
+    if isinstance(m, Tensor):
+        m = m.detach().cpu().numpy()
+    return np.asarray(m, dtype=np.float32).reshape(N_LEADS, -1)
+
+
+def _bn_fusable(model: nn.Module) -> bool:
+    return not model.training and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+def gradient_model(model: nn.Module, fuse_bn: bool = True) -> nn.Module:
+    """The model to differentiate for input-gradient methods (IG, GradientShap, saliency).
+
+    In eval mode BatchNorm is a fixed affine map, so it folds exactly into the preceding convolution
+    (``torch.fx.experimental.optimization.fuse``); gradients w.r.t. the input are those of the original
+    model up to float rounding, with ~10-15% less work per step (BatchNorm forward and backward are
+    memory-bound passes). The folded copy's parameters are frozen (only input gradients are needed) and
+    it is cached on the model, rebuilt when a parameter or buffer changes. Falls back to ``model`` in
+    training mode, without BatchNorm, or when the model cannot be traced by ``torch.fx``.
+    """
+    if not fuse_bn or not _bn_fusable(model):
+        return model
+    tensors = [*model.parameters(), *model.buffers()]
+    key = tuple((t.data_ptr(), t._version) for t in tensors)
+    cached = model.__dict__.get("_xand_gradient_model")
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    model.__dict__.pop("_xand_gradient_model", None)  # keep the old copy out of the deep copy
+    try:
+        with warnings.catch_warnings():  # that module imports deprecated torch.jit helpers
+            warnings.simplefilter("ignore", DeprecationWarning)
+            from torch.fx.experimental.optimization import fuse
+
+        fused = fuse(model).eval()
+    except Exception:  # noqa: BLE001 - any tracing failure means: use the model as it is
+        fused = model
+    for p in fused.parameters() if fused is not model else ():
+        p.requires_grad_(False)
+    model.__dict__["_xand_gradient_model"] = (key, fused)
+    return fused
+
+
+# ------------------------------------------------------------------------------------------------ methods
+
+_UNSET = object()  # "use IGConfig" (None already means "one batch" for internal_batch_size)
+
+@register_method("ig")
+def _ig(model: nn.Module, x: Tensor, target: int, *, n_steps: int | None = None, quadrature: str | None = None,
+        internal_batch_size: int | None | object = _UNSET, baseline: str | float | Tensor | None = None,
+        blur_sigma: float = 10.0, noise_std: float = 0.1, seed: int = 0, fuse_bn: bool | None = None) -> tuple:
+    from captum.attr import IntegratedGradients
+
+    cfg = IGConfig()
+    n_steps = cfg.n_steps if n_steps is None else n_steps
+    quadrature = cfg.quadrature if quadrature is None else quadrature
+    internal_batch_size = cfg.internal_batch_size if internal_batch_size is _UNSET else internal_batch_size
+    baseline = cfg.baseline if baseline is None else baseline
+    fuse_bn = cfg.fuse_bn if fuse_bn is None else fuse_bn
+    base = make_baseline(x, baseline, blur_sigma=blur_sigma, noise_std=noise_std, seed=seed)
+    attr, delta = IntegratedGradients(gradient_model(model, fuse_bn)).attribute(
+        x, baselines=base, target=target, n_steps=n_steps, method=quadrature,
+        internal_batch_size=internal_batch_size, return_convergence_delta=True)
+    params = {"n_steps": n_steps, "quadrature": quadrature, "internal_batch_size": internal_batch_size,
+              "baseline": baseline if isinstance(baseline, (str, int, float)) else "tensor", "fuse_bn": fuse_bn}
+    if baseline == "blur":
+        params["blur_sigma"] = blur_sigma
+    if baseline == "noise":
+        params.update(noise_std=noise_std, seed=seed)
+    return attr, float(delta.reshape(-1)[0]), params, None
+
+
+@register_method("gradshap")
+def _gradshap(model: nn.Module, x: Tensor, target: int, *, n_samples: int = 16, stdevs: float = 0.1,
+              baselines: tuple[str, ...] | Tensor = ("zeros", "blur", "noise"), seed: int = 0,
+              blur_sigma: float = 10.0, noise_std: float = 0.1, fuse_bn: bool = True) -> tuple:
+    from captum.attr import GradientShap
+
+    if isinstance(baselines, Tensor):
+        dist, names = baselines.to(x), "tensor"
+    else:
+        dist = torch.cat([make_baseline(x, b, blur_sigma=blur_sigma, noise_std=noise_std, seed=seed)
+                          for b in baselines])
+        names = list(baselines)
+    with _seeded(seed):
+        attr, delta = GradientShap(gradient_model(model, fuse_bn)).attribute(
+            x, baselines=dist, target=target, n_samples=n_samples, stdevs=stdevs,
+            return_convergence_delta=True)
+    params = {"n_samples": n_samples, "stdevs": stdevs, "baselines": names, "seed": seed, "fuse_bn": fuse_bn}
+    return attr, float(delta.abs().mean()), params, None
+
+
+@register_method("saliency")
+def _saliency(model: nn.Module, x: Tensor, target: int, *, abs: bool = True,  # noqa: A002
+              fuse_bn: bool = True) -> tuple:
+    from captum.attr import Saliency
+
+    attr = Saliency(gradient_model(model, fuse_bn)).attribute(x.detach().requires_grad_(True), target=target,
+                                                              abs=abs)
+    return attr, None, {"abs": abs, "fuse_bn": fuse_bn}, None
+
+
+@register_method("gradcam")
+def _gradcam(model: nn.Module, x: Tensor, target: int, *, relu: bool = True) -> tuple:
+    from captum.attr import LayerGradCam
+
+    layer = getattr(model, "cam_layer", None)
+    if layer is None:
+        raise DataError(None, f"model {type(model).__name__} has no cam_layer", "a model from xand.models")
+    cam = LayerGradCam(model, layer).attribute(x, target=target, relu_attributions=relu)
+    n, t = x.shape[0], x.shape[-1]
+    cam = cam.reshape(cam.shape[0], -1)  # (batch of the layer, T')
+    if getattr(model, "leadwise", False) and cam.shape[0] == n * N_LEADS:
+        # lead-major: layer batch row b*12 + l is lead l of ECG b
+        cam, note = cam.reshape(n, N_LEADS, -1), None
+    elif cam.shape[0] == n:
+        cam = cam.reshape(n, 1, -1)
+        note = ("Grad-CAM of a channel model: one time curve shared by all 12 leads "
+                "(the layer has no lead dimension)")
+    else:
+        raise DataError(None, f"cam_layer output batch {cam.shape[0]} for an input batch of {n}",
+                        f"{n} (channel model) or {n * N_LEADS} (lead-wise model)")
+    up = torch.nn.functional.interpolate(cam, size=t, mode="linear", align_corners=False)
+    return up.expand(n, N_LEADS, t), None, {"relu": relu, "layer_length": int(cam.shape[-1])}, note
+
+
+@register_method("occlusion")
+def _occlusion(model: nn.Module, x: Tensor, target: int, *, window: int = 20, stride: int = 10,
+               baseline: float = 0.0, perturbations_per_eval: int = 64) -> tuple:
+    from captum.attr import Occlusion
+
+    window = min(window, x.shape[-1])
+    attr = Occlusion(model).attribute(
+        x, sliding_window_shapes=(1, window), strides=(1, stride), baselines=baseline, target=target,
+        perturbations_per_eval=perturbations_per_eval)
+    return attr, None, {"window": window, "stride": stride, "baseline": baseline}, None
+
+
+# ----------------------------------------------------------------------------------------------- the call
+
+def attribute(model: nn.Module, x: Tensor | np.ndarray, target: int = 0, method: str = "ig",
+              **kw: Any) -> Attribution:
+    """Attribution map of output ``target``'s logit for one normalised ECG.
+
+    Parameters
+    ----------
+    model : eval-mode module, ``(B,12,T) -> (B, n_out)`` logits
+    x : ``(1, 12, T)`` (or ``(12, T)``) normalised input, as the model sees it
+    target : output index (``Predictor.target(head)``; 0 for a binary head)
+    method : a name in ``ATTRIBUTION_METHODS``
+    **kw : method parameters (see the module docstring), e.g. ``n_steps=50`` for ``"ig"``
+
+    Returns
+    -------
+    Attribution with ``map (12, T)`` float32
+    """
+    if method not in ATTRIBUTION_METHODS:
+        raise UnknownNameError("attribution method", method, list(ATTRIBUTION_METHODS))
+    x = _as_input(x)
+    x = x.to(_device(model, x.device))
+    t0 = time.perf_counter()
+    with torch.enable_grad():  # the app may call this from a no_grad context
+        m, delta, params, note = ATTRIBUTION_METHODS[method](model, x, int(target), **kw)
+    amap = _numpy_map(m)
+    return Attribution(amap, delta, method, params, time.perf_counter() - t0, note)
+
+
+def lead_importance(attr_map: np.ndarray) -> np.ndarray:
+    """Share of the positive attribution carried by each lead.
+
+    Parameters
+    ----------
+    attr_map : ``(12, T)`` attribution
+
+    Returns
+    -------
+    ``(12,)`` float64 summing to 1; all NaN (undefined, never a silent 0) when the map has no positive
+    attribution or non-finite values — :func:`lead_importance_reason` says why.
+    """
+    a = np.asarray(attr_map, dtype=np.float64).reshape(N_LEADS, -1)
+    if lead_importance_reason(a) is not None:
+        return np.full(N_LEADS, np.nan)
+    pos = np.clip(a, 0.0, None).sum(axis=1)
+    return pos / pos.sum()
+
+
+def lead_importance_reason(attr_map: np.ndarray) -> str | None:
+    """Why :func:`lead_importance` is undefined for this map, or None when it is defined."""
+    a = np.asarray(attr_map, dtype=np.float64)
+    if not np.isfinite(a).all():
+        return "attribution contains NaN or infinite values"
+    if not (a > 0).any():
+        return "no positive attribution on any lead"
+    return None
+
+
+def lead_drop(model: nn.Module, x: Tensor | np.ndarray, target: int = 0) -> np.ndarray:
+    """Change of probability when each lead is zeroed (lead dropping).
+
+    Zero in normalised units is a flat line at the lead's mean (isoelectric). One batched forward of
+    13 inputs: the ECG and the ECG with lead ``i`` zeroed, ``i = 0..11``.
+
+    Parameters
+    ----------
+    model : eval-mode module, logits ``(B, n_out)``; probabilities are ``sigmoid`` of the logit
+    x : ``(1, 12, T)`` normalised input
+    target : output index
+
+    Returns
+    -------
+    ``(12,)`` float64 ``p(x) - p(x with lead i zeroed)``: positive when the lead supports the prediction.
+    """
+    x = _as_input(x)
+    batch = x.repeat(N_LEADS + 1, 1, 1)
+    idx = torch.arange(N_LEADS)
+    batch[idx + 1, idx, :] = 0.0
+    with torch.no_grad():
+        p = torch.sigmoid(model(batch.to(_device(model, x.device)))[:, target]).double().cpu().numpy()
+    return p[0] - p[1:]
+
+
+# ---------------------------------------------------------------------------------------------- benchmark
+
+def _median_time(fn: Callable[[], Any], repeats: int) -> tuple[float, float, float, Any]:
+    """Median wall, min wall and median process CPU seconds of ``repeats`` calls after one warm-up call,
+    and the last result. CPU time (summed over torch's threads) does not grow when other processes
+    share the cores, so it is the load-robust figure; on an idle machine wall ~ CPU / threads."""
+    fn()  # warm-up: allocator, oneDNN primitives, the cached BN-folded copy
+    times, cpu, out = [], [], None
+    for _ in range(repeats):
+        t0, c0 = time.perf_counter(), time.process_time()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return statistics.median(times), min(times), statistics.median(cpu), out
+
+
+def _bench_inputs(args: Any, n: int, fs: int = 100) -> tuple[list[np.ndarray], str]:
+    """``n`` ECGs in mV at ``fs``: from ``args.data`` when given, else a small synthetic set."""
+    import tempfile
+    from pathlib import Path
+
+    from xand.data import PTBXL
+
+    data = getattr(args, "data", None)
+    with tempfile.TemporaryDirectory(prefix="xand_bench_") as tmp:
+        if data is None:
+            from xand.synth import SynthConfig, synthesize
+
+            data = synthesize(Path(tmp) / "synth", SynthConfig(n_records=max(n, 8), seed=0), progress=False)
+            source = f"synthetic ({max(n, 8)} records, seed 0)"
+        else:
+            source = str(data)
+        ds = PTBXL(data)
+        ecgs = [ds.load(int(i), fs=fs) for i in list(ds.meta.index)[:n]]
+    return ecgs, source
+
+
+def _bench_configs(cfg: IGConfig) -> dict[str, dict | None]:
+    """Configurations compared by ``benchmark``; None = Captum called directly with its defaults."""
+    gl = "gausslegendre"
+    return {
+        "captum default (50 GL steps, 1 batch)": None,
+        f"project ({cfg.n_steps} GL steps, 1 batch, BN folded)": {},
+        f"{cfg.n_steps} GL steps, BN not folded": dict(fuse_bn=False),
+        "16 GL steps, BN folded": dict(n_steps=16, quadrature=gl, internal_batch_size=None),
+        "24 GL steps, BN folded": dict(n_steps=24, quadrature=gl, internal_batch_size=None),
+        "50 GL steps, BN folded": dict(n_steps=50, quadrature=gl, internal_batch_size=None),
+        f"{cfg.n_steps} GL steps, batches of 4 ECG-steps": dict(internal_batch_size=4),
+        f"{cfg.n_steps} Riemann-trapezoid steps": dict(quadrature="riemann_trapezoid"),
+    }
+
+
+def benchmark(args: Any) -> dict:
+    """``python -m xand bench explain``: IG latency and |delta|, Captum default vs project configuration.
+
+    Side by side in one run on the default lead-wise model: Captum's default IG (50 Gauss-Legendre
+    steps, one batch, called directly), the project configuration (``IGConfig``) and alternatives, each
+    timed per ECG as the median of ``repeats`` calls (median over ECGs reported), with the median and
+    max ``|delta|`` over the ECGs; on CUDA too when available. Also the batch-validation throughput
+    (ECG/s) of the per-ECG XAI work (IG + GradientShap + perturbation + lead drop + scores, given a mask).
+    Uses the trained run in ``args.run`` when given (first head), else a randomly initialised model
+    (fine for latency; the figures say which). ``args.n``: number of ECGs (default 3).
+    """
+    import json
+    import os
+
+    from captum.attr import IntegratedGradients
+
+    from xand.preprocess import normalize
+
+    dev_name = getattr(args, "device", "auto") or "auto"
+    devices = ["cpu"] + (["cuda"] if dev_name in ("auto", "cuda") and torch.cuda.is_available() else [])
+    n_ecg = int(getattr(args, "n", None) or 3)
+    repeats = 3
+    run = getattr(args, "run", None)
+    ecgs, source = _bench_inputs(args, n_ecg)
+    if run:
+        from xand.training import load_run
+
+        pred = load_run(run)
+        head = pred.heads[0]
+        model_cpu, target = pred.model(head).cpu(), pred.target(head)
+        xs = [pred.prepare_input(e, 100).cpu() for e in ecgs]
+        model_desc = f"trained run {run}, head {head}"
+    else:
+        from xand.models import create_model
+
+        torch.manual_seed(0)
+        model_cpu, target = create_model("leadwise").eval(), 0
+        xs = [torch.as_tensor(normalize(e[None].astype(np.float32))) for e in ecgs]
+        model_desc = "create_model('leadwise'), randomly initialised (latency only; deltas of an untrained net)"
+    cfg = IGConfig()
+    rows = []
+    for dev in devices:
+        model = model_cpu.to(dev)
+        sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
+        for name, kw in _bench_configs(cfg).items():
+            med, best, cpu, deltas = [], [], [], []
+            for x in xs:
+                xd = x.to(dev)
+                if kw is None:
+                    ig = IntegratedGradients(model)
+
+                    def call(xd=xd, ig=ig):
+                        _, d = ig.attribute(xd, baselines=torch.zeros_like(xd), target=target,
+                                            return_convergence_delta=True)
+                        sync()
+                        return float(d.reshape(-1)[0])
+                else:
+                    def call(xd=xd, kw=kw):
+                        a = attribute(model, xd, target, "ig", **kw)
+                        sync()
+                        return a.delta
+                t_med, t_min, t_cpu, d = _median_time(call, repeats)
+                med.append(t_med)
+                best.append(t_min)
+                cpu.append(t_cpu)
+                deltas.append(abs(d))
+            rows.append({"device": dev, "config": name, "kwargs": kw,
+                         "median_ms": 1000 * statistics.median(med), "min_ms": 1000 * min(best),
+                         "cpu_ms": 1000 * statistics.median(cpu),
+                         "median_abs_delta": statistics.median(deltas), "max_abs_delta": max(deltas)})
+        model_cpu = model.to("cpu")
+    thr = _throughput(model_cpu, target, xs)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    figures = {"model": model_desc, "inputs": source, "n_ecg": len(xs), "repeats": repeats,
+               "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "load_avg_1min": load,
+               "project_config": asdict(cfg), "ig": rows, "batch_xai_ecg_per_s": thr}
+    if getattr(args, "json", False):
+        print(json.dumps(figures, indent=2))
+    else:
+        print(f"model: {model_desc}\ninputs: {source}; {len(xs)} ECGs x median of {repeats} repeats; "
+              f"torch threads {figures['torch_threads']} of {figures['cpu_count']} CPUs; load {load}")
+        print(f"{'dev':4s} {'IG configuration':44s} {'median ms':>9s} {'min ms':>7s} {'CPU ms':>7s} "
+              f"{'med |delta|':>11s} {'max |delta|':>11s}")
+        for r in rows:
+            print(f"{r['device']:4s} {r['config']:44s} {r['median_ms']:9.0f} {r['min_ms']:7.0f} {r['cpu_ms']:7.0f} "
+                  f"{r['median_abs_delta']:11.2e} {r['max_abs_delta']:11.2e}")
+        print("wall ms: median / min over repeats (median over ECGs); CPU ms: process CPU time per call, "
+              "summed over threads (robust to other load; idle wall ~ CPU / threads)")
+        print(f"batch XAI throughput (IG + GradientShap + perturbation + lead drop + scores, CPU): "
+              f"{thr:.2f} ECG/s")
+    return figures
+
+
+def _throughput(model: nn.Module, target: int, xs: list[Tensor]) -> float:
+    """ECG/s of the per-ECG batch-validation work on CPU, given a mask (a fixed stand-in one)."""
+    from xand import scores
+
+    mask = np.zeros((N_LEADS, xs[0].shape[-1]), dtype=bool)
+    mask[:, ::10] = True  # scoring cost does not depend on the mask's content
+
+    def predict(batch: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return torch.sigmoid(model(torch.as_tensor(batch, dtype=torch.float32))[:, target]).numpy()
+
+    rng = np.random.default_rng(0)
+    t0 = time.perf_counter()
+    for x in xs:
+        ig = attribute(model, x, target, "ig")
+        gs = attribute(model, x, target, "gradshap")
+        for fn in (scores.pointing_game, scores.cas, scores.rank_accuracy):
+            fn(ig.map, mask)
+        scores.cosine(ig.map, gs.map)
+        scores.perturbation_drop(predict, x[0].numpy(), mask, 0.0, rng)
+        lead_importance(ig.map)
+        lead_drop(model, x, target)
+    return len(xs) / (time.perf_counter() - t0)
