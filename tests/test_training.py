@@ -315,3 +315,24 @@ def test_benchmark_worker_reports_speed_and_memory():
                                 "threads": 1})
     assert r["train_ecg_s"] > 0 and r["infer_ecg_s"] > 0 and r["train_gflop_per_ecg"] > 0
     assert r["peak_mem_mb"] >= 0
+
+
+def test_head_without_validation_auc_is_selected_by_validation_loss(fake_prepared, tmp_path, monkeypatch):
+    # a rare head whose validation split holds one class: AUC undefined every epoch -> lowest val loss
+    monkeypatch.setattr(training, "auc_score", lambda y, p: None)
+    run = train(fake_prepared, tiny_cfg(epochs=3), tmp_path / "runs")
+    s = json.loads((run / "MI" / "summary.json").read_text())
+    losses = [json.loads(line)["val_loss"] for line in (run / "MI" / "metrics.jsonl").read_text().splitlines()]
+    assert s["selected_by"] == "val_loss" and s["val_auc"] is None
+    assert s["best_epoch"] == int(np.argmin(losses))
+    assert torch.load(run / "MI" / "best.pt", weights_only=False)["epoch"] == s["best_epoch"]
+    assert "MI" in load_run(run).heads
+
+
+def test_an_epoch_with_validation_auc_outranks_loss_selected_ones():
+    best = {"epoch": 0, "val_auc": None, "test_auc": None, "val_loss": 0.1, "criterion": "val_loss"}
+    assert training._improves({"val_auc": 0.51, "val_loss": 0.9}, best)
+    best = {"epoch": 1, "val_auc": 0.8, "test_auc": 0.7, "val_loss": 0.3, "criterion": "val_auc"}
+    assert not training._improves({"val_auc": None, "val_loss": 0.01}, best)
+    assert not training._improves({"val_auc": 0.79, "val_loss": 0.01}, best)
+    assert training._improves({"val_auc": 0.81, "val_loss": 0.9}, best)

@@ -677,9 +677,10 @@ def _train_unit(ctx: _Context, unit: _Unit, config: dict[str, Any]) -> dict[str,
                "ecg_per_s": seen / max(train_s, 1e-9), "train_seconds": train_s,
                "epoch_seconds": time.perf_counter() - t0,
                "elapsed": elapsed0 + time.perf_counter() - t_start}
-        improved = rec["val_auc"] is not None and rec["val_auc"] > best["val_auc"]
+        improved = _improves(rec, best)
         if improved:
-            best = {"epoch": epoch, "val_auc": rec["val_auc"], "test_auc": rec["test_auc"]}
+            best = {"epoch": epoch, "val_auc": rec["val_auc"], "test_auc": rec["test_auc"],
+                    "val_loss": rec.get("val_loss"), "criterion": "val_auc" if rec["val_auc"] is not None else "val_loss"}
         rec["best_epoch"] = best["epoch"]
         records.append(rec)
         state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
@@ -751,6 +752,25 @@ def _evaluate_epoch(ctx: _Context, model: nn.Module, unit: _Unit, loss_fn) -> di
     return out
 
 
+def _criterion(best: dict[str, Any]) -> str | None:
+    if best.get("criterion"):
+        return best["criterion"]
+    v = best.get("val_auc")
+    return "val_auc" if best["epoch"] >= 0 and v is not None and math.isfinite(v) else None
+
+
+def _improves(rec: dict[str, Any], best: dict[str, Any]) -> bool:
+    """Model selection: best validation AUC. When the validation split holds one class only (AUC
+    undefined, e.g. a rare head in a small dataset), the lowest validation loss selects instead, so the
+    head still gets a ``best.pt``; any epoch with a defined AUC outranks loss-selected ones."""
+    crit = _criterion(best)
+    if rec["val_auc"] is not None:
+        return crit != "val_auc" or rec["val_auc"] > best["val_auc"]
+    if crit == "val_auc" or rec.get("val_loss") is None or not math.isfinite(rec["val_loss"]):
+        return False
+    return crit is None or rec["val_loss"] < best.get("val_loss", math.inf)
+
+
 def _summarise(ctx: _Context, unit: _Unit, model: nn.Module, records: list[dict[str, Any]], best: dict[str, Any],
                stopped_early: bool, config: dict[str, Any]) -> dict[str, Any]:
     cfg = ctx.cfg
@@ -782,7 +802,9 @@ def _summarise(ctx: _Context, unit: _Unit, model: nn.Module, records: list[dict[
                     "n_test_pos": int(ty.sum()), "best_epoch": best["epoch"], "unit": unit.name,
                     "output_index": k}
     return {"unit": unit.name, "model": cfg.model, "heads": heads, "best_epoch": best["epoch"],
-            "epochs_run": len(records), "stopped_early": stopped_early, "val_auc": best["val_auc"],
+            "epochs_run": len(records), "stopped_early": stopped_early,
+            "selected_by": _criterion(best),
+            "val_auc": best["val_auc"] if best["val_auc"] is not None and math.isfinite(best["val_auc"]) else None,
             "test_dagger": best["test_auc"], "seconds": records[-1]["elapsed"] if records else 0.0,
             "ecg_per_s": float(np.median([r["ecg_per_s"] for r in records])) if records else None,
             "fingerprint": config["data"]["fingerprint"], "code_version": code_version(),
