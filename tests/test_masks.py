@@ -56,7 +56,7 @@ def test_table_covers_every_head_and_markdown_lists_it():
 
 
 @pytest.mark.parametrize("head, ranges", [
-    ("MI", [(20, 24), (30, 40), (40, 60)]),  # Q wave QRS_on..R_peak, ST J..T_on, T wave
+    ("MI", [(20, 30), (30, 40), (40, 60)]),  # QRS, ST J..T_on, T wave
     ("STTC", [(30, 60)]),
     ("CD", [(20, 30)]),
     ("HYP", [(20, 30), (30, 60)]),
@@ -84,16 +84,7 @@ def test_fallbacks_j_and_t_on():
     assert marks["J"][0] == 30  # J := QRS_off
     assert marks["T_on"][0] == 40  # midpoint of J (30) and T_peak (50)
     m = clinical_mask(fid({0: [row]}), "MI")
-    np.testing.assert_array_equal(m, expected([(20, 24), (30, 40), (40, 60)]))
-
-
-def test_q_end_fallback_is_40_ms_capped_at_qrs_off():
-    no_r = beat(QRS_on=20, QRS_off=30)  # 40 ms at 100 Hz = 4 samples
-    assert resolve_marks(no_r[None], FS)["Q_end"][0] == 24
-    short = beat(QRS_on=20, QRS_off=22)
-    assert resolve_marks(short[None], FS)["Q_end"][0] == 22
-    r_out = beat(QRS_on=20, R_peak=35, QRS_off=30)  # R outside the QRS: not used
-    assert resolve_marks(r_out[None], FS)["Q_end"][0] == 24
+    np.testing.assert_array_equal(m, expected([(20, 30), (30, 40), (40, 60)]))
 
 
 def test_no_fallback_from_nothing():
@@ -135,8 +126,8 @@ def test_resampled_grid_and_clipping():
 
 def test_mask_regions_labels():
     regions = mask_regions(fid({0: [FULL]}), "MI")
-    assert [r[2] for r in regions] == ["Q wave", "ST segment", "T wave"]
-    assert regions[0] == (0, 0, "Q wave", 20, 24)
+    assert [r[2] for r in regions] == ["QRS (Q wave, QS, R loss)", "ST segment", "T wave"]
+    assert regions[0] == (0, 0, "QRS (Q wave, QS, R loss)", 20, 30)
 
 
 def test_unknown_head():

@@ -3,8 +3,9 @@
 One table (``MASK_TABLE``) maps a head to intervals between fiducial marks. The regions follow the
 diagnostic criteria of the ECG statements behind each PTB-XL superclass:
 
-* MI - pathological Q waves and ST-T changes (Thygesen et al. 2018, Fourth Universal Definition of
-  Myocardial Infarction, Circulation 138:e618): the Q wave, the ST segment and the T wave.
+* MI - pathological Q waves, QS complexes and lost or abnormal R waves, and ST-T changes (Thygesen et
+  al. 2018, Fourth Universal Definition of Myocardial Infarction, Circulation 138:e618): the whole QRS
+  (its Q/R/QS criteria span the complex, not only the Q wave), the ST segment and the T wave.
 * STTC - ST deviation and T-wave changes (Rautaharju et al. 2009, AHA/ACCF/HRS recommendations part IV,
   Circulation 119:e241): J point to T offset.
 * CD - conduction disturbances widen or reshape the QRS (Surawicz et al. 2009, part III, Circulation
@@ -28,16 +29,11 @@ from xand.constants import FIDUCIAL_KINDS, HEADS, N_LEADS, lead_index
 from xand.errors import UnknownNameError
 from xand.fiducials import Fiducials, kind_index
 
-#: Width of the Q-wave window when the R peak cannot close it: a pathological Q wave lasts >= 30-40 ms
-#: (Thygesen et al. 2018), so 40 ms covers it.
-Q_WINDOW_MS = 40.0
-
-
 @dataclass(frozen=True)
 class MaskInterval:
     """One region of a head's mask: from mark ``start`` to mark ``end`` (inclusive) of each beat.
 
-    Marks are FIDUCIAL_KINDS or the derived mark ``Q_end`` (see ``FALLBACKS``).
+    Marks are FIDUCIAL_KINDS (a missing one may be derived, see ``FALLBACKS``).
     """
 
     label: str
@@ -48,7 +44,7 @@ class MaskInterval:
 #: head -> intervals (the single definition of the clinical masks; rendered in the README).
 MASK_TABLE: dict[str, tuple[MaskInterval, ...]] = {
     "MI": (
-        MaskInterval("Q wave", "QRS_on", "Q_end"),
+        MaskInterval("QRS (Q wave, QS, R loss)", "QRS_on", "QRS_off"),
         MaskInterval("ST segment", "J", "T_on"),
         MaskInterval("T wave", "T_on", "T_off"),
     ),
@@ -65,14 +61,6 @@ def _mid(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a + b) / 2.0
 
 
-def _q_end(get: Callable[[str], np.ndarray], fs: float) -> np.ndarray:
-    on, r, off = get("QRS_on"), get("R_peak"), get("QRS_off")
-    window = on + Q_WINDOW_MS * fs / 1000.0
-    window = np.where(np.isfinite(off), np.fmin(window, off), window)
-    use_r = np.isfinite(r) & (r > on) & ~(r > off)
-    return np.where(use_r, r, window)
-
-
 #: mark -> (rule text, rule) used when the mark itself is missing; a rule returns NaN when its own
 #: inputs are missing in that beat.
 FALLBACKS: dict[str, tuple[str, Callable[[Callable[[str], np.ndarray], float], np.ndarray]]] = {
@@ -80,8 +68,6 @@ FALLBACKS: dict[str, tuple[str, Callable[[Callable[[str], np.ndarray], float], n
           lambda get, fs: get("QRS_off")),
     "QRS_off": ("QRS_off := J", lambda get, fs: get("J")),
     "T_on": ("T_on := midpoint of J and T_peak", lambda get, fs: _mid(get("J"), get("T_peak"))),
-    "Q_end": ("Q_end := R_peak when QRS_on < R_peak <= QRS_off, else QRS_on + 40 ms (at most QRS_off)",
-              _q_end),
 }
 
 
@@ -96,7 +82,7 @@ def resolve_marks(beats: np.ndarray, fs: float) -> dict[str, np.ndarray]:
 
     # Fallback rules read measured marks (and J/QRS_off read each other's measured value), so a
     # chain can never build a mark from another fallback.
-    for k in list(FIDUCIAL_KINDS) + ["Q_end"]:
+    for k in FIDUCIAL_KINDS:
         val = get_measured(k).copy()
         if k in FALLBACKS:
             fb = FALLBACKS[k][1](lambda name: _with_fallback(measured, name), fs)
@@ -199,6 +185,6 @@ def mask_table_markdown() -> str:
 
 assert set(MASK_TABLE) == set(HEADS), "every head needs a mask definition"
 __all__ = [
-    "FALLBACKS", "MASK_TABLE", "MaskInterval", "Q_WINDOW_MS", "clinical_mask", "coverage",
+    "FALLBACKS", "MASK_TABLE", "MaskInterval", "clinical_mask", "coverage",
     "mask_intervals", "mask_regions", "mask_table_markdown", "resolve_marks",
 ]
