@@ -4,6 +4,7 @@ bad input (no beats, flat lead, all-zero attribution) gives undefined scores wit
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import sys
 import types
 
@@ -230,22 +231,38 @@ def test_xai_batch_on_synthetic_set_with_stand_in_run(tmp_path, monkeypatch):
     assert ((df["chance_mean"] > 0) & (df["chance_mean"] < 1)).all()
 
 
-@pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason=(
-    "measured 2026-11-22 (800 records, 5 epochs): MI 0.22 and STTC 0.00 -- the IG argmax sits on R/S peaks, "
-    "inside the QRS but outside the MI (QRS_on..R_peak, ST, T) and STTC (J..T_off) masks; CD 0.89, HYP 1.00"))
-def test_synthetic_sanity_check_trained_heads_point_into_their_regions(tmp_path):
-    """End to end: synthesise, train small heads, explain the positive test ECGs with IG against the
-    ground-truth fiducials (PTB-XL+ layout in the same folder): every head's Pointing Game >= 0.9."""
+DEMO_WEIGHTS = Path(__file__).resolve().parents[1] / "data" / "demo_weights"
+
+
+@pytest.fixture(scope="module")
+def demo_sanity(tmp_path_factory):
+    """The synthetic sanity check end to end: the committed demo heads (trained on the seed-0 demo set by
+    ``python -m train --preset demo``) explained with IG on that set's held-out test split, against the
+    ground-truth fiducials (PTB-XL+ layout in the same folder), single-pathology positives only."""
     from xand.synth import SynthConfig, synthesize
-    from xand.training import TrainConfig, train
     from xand.xai import xai_batch
 
-    data = synthesize(tmp_path / "synth", SynthConfig(n_records=400, seed=0), progress=False)
-    cfg = TrainConfig(epochs=4, device="cpu", bootstrap=100, patience=0)
-    run = train(str(data), cfg, out_dir=tmp_path / "runs", cache_dir=tmp_path / "cache")
-    df = xai_batch(run, data, split="test", progress=False, compare_method=None)
+    runs = sorted(p.parent for p in DEMO_WEIGHTS.glob("*/config.json"))
+    if not runs:
+        pytest.skip("no committed demo weights in data/demo_weights")
+    tmp = tmp_path_factory.mktemp("demo_sanity")
+    data = synthesize(tmp / "demo", SynthConfig(n_records=2000, seed=0), progress=False)
+    df = xai_batch(runs[-1], data, split="test", progress=False, compare_method=None, single_pathology=True,
+                   out_dir=tmp / "xai")
     assert df.attrs["fiducials"].startswith("PTB-XL+")
-    assert (df["n"] > 0).all() and (df["pointing_game_n"] > 0).all()
-    ok, lines = check_synthetic(df)
+    return df.set_index("head")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("head", [
+    "MI", "CD", "HYP",
+    # measured 2026-11-22 on the demo heads: STTC 0.00 over 13 ECGs (CAS 0.29, chance 0.38). IG's maximum
+    # sits on the R peak: x * gradient is largest where the signal is (zero baseline), and deciding
+    # whether an ST-T segment is abnormal needs the QRS as reference (discordance).
+    pytest.param("STTC", marks=pytest.mark.xfail(strict=True, reason="STTC IG maximum on the R peak")),
+])
+def test_demo_heads_point_into_their_regions(demo_sanity, head):
+    r = demo_sanity.loc[head]
+    assert r["pointing_game_n"] >= 5
+    ok, lines = check_synthetic(demo_sanity.loc[[head]].reset_index())
     assert ok, "\n".join(lines)

@@ -23,7 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from xand.attribution import Attribution, attribute, lead_drop, lead_importance, lead_importance_reason
-from xand.constants import LEADS, N_LEADS, POSITIVE
+from xand.constants import HEADS, LEADS, N_LEADS, NEGATIVE, POSITIVE
 from xand.errors import DataError, UnknownNameError
 from xand.fiducials import Fiducials
 from xand.scores import PerturbationScore, Score, cas, cosine, perturbation_drop, pointing_game, rank_accuracy
@@ -270,6 +270,7 @@ class XaiBatchConfig:
     max_per_head: int | None = None
     seed: int = 0
     method_kw: dict = field(default_factory=dict)
+    single_pathology: bool = False
 
 
 _METRICS = ("pointing_game", "cas", "rank_accuracy", "drop_mask", "drop_random", "drop_diff", "cosine")
@@ -350,6 +351,7 @@ def xai_batch(run_dir: str | Path, data_dir: str | Path, split: str = "test", me
               heads: list[str] | tuple[str, ...] | None = None, fiducial_source: str = "auto",
               progress: bool = True, compare_method: str | None = "gradshap", max_per_head: int | None = None,
               seed: int = 0, out_dir: str | Path | None = None, cache_dir: str | Path | None = None,
+              on_progress: Callable[[int, int], None] | None = None, single_pathology: bool = False,
               **method_kw: Any) -> "pd.DataFrame":
     """Batch validation of explanations over the truly positive ECGs of each head.
 
@@ -367,6 +369,11 @@ def xai_batch(run_dir: str | Path, data_dir: str | Path, split: str = "test", me
     out_dir : where to write ``<split>_<method>.csv/.json`` and ``<split>_<method>_records.csv``
         (default ``<run_dir>/xai``)
     cache_dir : delineation cache folder (``xand.delineation.DelineationCache``), None = no cache
+    single_pathology : only positives whose sole abnormal superclass is the head (pure negative for the
+        other heads). The synthetic sanity check uses this: only there does the pathology sit in one known
+        region; with a co-occurring finding (HYP voltage beside STTC, say) the model may rightly point at it.
+    on_progress : called as ``on_progress(done, total)`` ECGs before each ECG and once at the end (e.g. a
+        progress bar in the app), None = not called
 
     Returns
     -------
@@ -388,7 +395,12 @@ def xai_batch(run_dir: str | Path, data_dir: str | Path, split: str = "test", me
     ds = PTBXL(data_dir)
     labels = ds.labels()
     in_split = labels[labels["split"] == split]
-    positives = {h: [int(i) for i in in_split.index[in_split[h] == POSITIVE]] for h in heads}
+    positives = {}
+    for h in heads:
+        keep = in_split[h] == POSITIVE
+        if single_pathology:
+            keep &= (in_split[[o for o in HEADS if o != h]] == NEGATIVE).all(axis=1)
+        positives[h] = [int(i) for i in in_split.index[keep]]
     if max_per_head is not None:
         positives = {h: ids[:max_per_head] for h, ids in positives.items()}
     fid_desc, get_fid = resolve_fiducial_source(fiducial_source, data_dir, cache_dir)
@@ -399,7 +411,9 @@ def xai_batch(run_dir: str | Path, data_dir: str | Path, split: str = "test", me
     n_explained = 0
     positive_sets = {h: set(v) for h, v in positives.items()}
     bar = tqdm(ids, desc=f"xai {split} {method}", unit="ECG", disable=not progress)
-    for ecg_id in bar:
+    for done, ecg_id in enumerate(bar):
+        if on_progress is not None:
+            on_progress(done, len(ids))
         want = [h for h in heads if ecg_id in positive_sets[h]]
         try:
             ecg, ecg_hi, fs_hi = _load_record(ds, ecg_id, fs_work)
@@ -417,6 +431,8 @@ def xai_batch(run_dir: str | Path, data_dir: str | Path, split: str = "test", me
             rows.append(_record_row(ecg_id, h, ex))
             n_explained += 1
     elapsed = time.perf_counter() - t0
+    if on_progress is not None:
+        on_progress(len(ids), len(ids))
     records = pd.DataFrame(rows)
     for col in ("status", "error", "head", *_METRICS, "chance", "abs_delta", "probability"):
         if col not in records:
@@ -431,7 +447,8 @@ def xai_batch(run_dir: str | Path, data_dir: str | Path, split: str = "test", me
     info = {
         "run": str(run_dir), "data": str(data_dir), "fiducials": fid_desc,
         "config": asdict(XaiBatchConfig(split, method, tuple(heads), fiducial_source, compare_method,
-                                        max_per_head, seed, dict(method_kw))),
+                                        max_per_head, seed, dict(method_kw),
+                                        single_pathology=single_pathology)),
         "n_ecg": len(ids), "n_explanations": n_explained, "seconds": elapsed,
         "explanations_per_s": n_explained / elapsed if elapsed > 0 else None,
     }

@@ -23,6 +23,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n", type=int, default=None, help="how many records / batches (benchmark-specific)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--cache-dir", default=None, help="where prepared arrays are cached")
+    p.add_argument("--run", default=None,
+                   help="explain: a trained run (its first head) instead of a randomly initialised model")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
 
 

@@ -25,9 +25,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None, help="output folder (default: RUN/xai)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache-dir", default=None, help="delineation cache folder (default: no cache)")
+    p.add_argument("--single-pathology", action="store_true",
+                   help="only positives whose sole abnormal superclass is the head")
     p.add_argument("--check-synthetic", action="store_true",
-                   help="end-to-end sanity check on the synthetic set: fail unless every head's Pointing "
-                        "Game is at least 0.9")
+                   help="end-to-end sanity check on the synthetic set (implies --single-pathology): fail "
+                        "unless every head's Pointing Game is at least 0.9")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", action="store_true", help="print the per-head table as JSON")
 
@@ -39,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
                         fiducial_source=args.fiducials, progress=not args.no_progress,
                         compare_method=None if args.compare.lower() == "none" else args.compare,
                         max_per_head=args.max, seed=args.seed, out_dir=args.out,
-                        cache_dir=args.cache_dir)
+                        cache_dir=args.cache_dir, single_pathology=args.single_pathology or args.check_synthetic)
     info = {k: v for k, v in summary.attrs.items()}
     passed, lines = check_synthetic(summary) if args.check_synthetic else (True, [])
     if args.json:
