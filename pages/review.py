@@ -127,6 +127,14 @@ if view is not None and view.attribution is not None:
 st.subheader("Report")
 st.write(str(row.get("report", "")) or "—")
 
+with st.expander("Your verdict", expanded=True):
+    from pages.common.reviews_ui import verdict_form
+
+    verdict_form(sel, ecg_id, sel.head, {
+        "run_id": None if sel.run_dir is None else sel.run_dir.name, "method": sel.method,
+        "probability": None if view is None else view.probability,
+        "decision": None if view is None else view.decision, "duration_s": ecg.shape[1] / shown_fs})
+
 started = st.session_state.get("_run_started")
 if started is not None:
     st.caption(f"Page computed in {time.perf_counter() - started:.2f} s on the server"
