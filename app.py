@@ -15,13 +15,17 @@ import time
 import streamlit as st
 
 from pages.common import DISCLAIMER, AppConfig, ensure_dataset, sidebar
+from pages.common.train_panel import train_panel
 
 st.set_page_config(page_title="XAND review", page_icon=":material/ecg_heart:", layout="wide")
 
 browse = st.Page("pages/browse.py", title="Browse", icon=":material/table_rows:", default=True)  # at the root URL
 review = st.Page("pages/review.py", title="Review", icon=":material/monitor_heart:", url_path="review")
 compare = st.Page("pages/compare.py", title="Compare heads", icon=":material/compare:", url_path="compare")
-page = st.navigation([browse, review, compare])
+evaluate = st.Page("pages/evaluate.py", title="Evaluate", icon=":material/monitoring:", url_path="evaluate")
+reviews = st.Page("pages/reviews.py", title="Reviews", icon=":material/rate_review:", url_path="reviews")
+upload = st.Page("pages/upload.py", title="Upload ECG", icon=":material/upload_file:", url_path="upload")
+page = st.navigation([browse, review, compare, evaluate, reviews, upload])
 
 # A shared link to the root URL with a record (``/?record=123&head=MI``) opens that record in Review.
 if not st.session_state.get("_landed"):
@@ -31,6 +35,7 @@ if not st.session_state.get("_landed"):
 
 st.session_state["_run_started"] = time.perf_counter()  # pages report their server time
 sel = sidebar(AppConfig())
+train_panel(sel)  # the sidebar's "Train" panel (background training jobs)
 st.session_state["_selection"] = sel
 st.caption(f"⚠️ {DISCLAIMER}")
 if ensure_dataset(sel):

@@ -1,0 +1,228 @@
+"""Upload an ECG: the Review view (predictions, attribution, own delineation for CLIN, scores) for an ECG of
+the reviewer's own. Files are parsed from memory (``xand.upload``) and kept nowhere unless saved."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from pages.common import (
+    _EXPLAIN_LOCK, _run_stamp, page_selection,
+    View, fmt_score, get_predictor, label_summary, predictor_for, threshold_of,
+)
+from xand.errors import XandError
+from xand.figures import ecg_figure, lead_drop_figure, lead_importance_figure
+from xand.preprocess import resample
+from xand.upload import (
+    ACCEPTED, UNITS, UPLOAD_EXTENSIONS, UploadConfig, UploadedECG, input_seconds, model_window, parse_upload,
+    predict_upload, save_upload, signal_digest,
+)
+
+PLOT_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d"]}
+LIMITS = UploadConfig()
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def upload_fiducials(digest: str, _ecg: np.ndarray, fs: float):
+    """Own delineation of the uploaded window (``xand.delineation``), kept in memory only."""
+    from xand.delineation import delineate
+
+    return delineate(_ecg, fs)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def upload_view(run_dir: str | None, stamp: float | None, digest: str, head: str, method: str,
+                _ecg: np.ndarray, fs: float) -> View:
+    """Explain the uploaded window with one head (cached in memory by content, run, head and method)."""
+    fid = upload_fiducials(digest, _ecg, fs)
+    if run_dir is None:
+        from xand.masks import clinical_mask
+
+        return View(0, head, method, fs, None, None, None,
+                    np.asarray(clinical_mask(fid, head, _ecg.shape[1]), dtype=bool), mask_source=fid.source)
+    from xand.xai import explain_ecg
+
+    pred = get_predictor(run_dir, stamp)
+    with _EXPLAIN_LOCK:  # one model computation at a time per process (see pages.common.explain_view)
+        e = explain_ecg(pred, _ecg, fs, head, method, fid)
+    return View(
+        ecg_id=0, head=head, method=method, fs=float(e.fs), probability=float(e.probability),
+        threshold=threshold_of(pred, head), attribution=np.asarray(e.attribution.map, dtype=np.float32),
+        mask=np.asarray(e.mask, dtype=bool), scores={k: asdict(v) for k, v in e.scores.items()},
+        delta=None if e.delta is None else float(e.delta),
+        lead_importance=np.asarray(e.lead_importance, dtype=np.float64),
+        lead_drop=None if e.lead_drop is None else np.asarray(e.lead_drop, dtype=np.float64),
+        seconds=float(e.seconds), note=e.attribution.note, mask_reason=e.mask_reason, mask_source=fid.source,
+    )
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def upload_probabilities(run_dir: str, stamp: float, digest: str, _rec: UploadedECG) -> dict[str, float]:
+    return predict_upload(get_predictor(run_dir, stamp), _rec)
+
+
+def accept(files, fs, units) -> None:
+    """Parse the uploaded files into the session (``upload_ecg``) or keep the one error (``upload_error``)."""
+    ss = st.session_state
+    try:
+        rec = parse_upload([(f.name, f.getvalue()) for f in files], fs=fs, units=units, cfg=LIMITS)
+    except XandError as exc:
+        ss["upload_ecg"], ss["upload_error"] = None, str(exc)
+        return
+    ss["upload_ecg"], ss["upload_error"] = rec, None
+
+
+sel = page_selection()
+ss = st.session_state
+st.title("Upload an ECG")
+st.caption(f"Upload {ACCEPTED}. At most {LIMITS.max_bytes // 2**20} MB, {LIMITS.min_fs:g}-{LIMITS.max_fs:g} Hz, "
+           f"{LIMITS.min_seconds:g}-{LIMITS.max_seconds:g} s; the model reads the first 10 s. Arrays: rows or "
+           "columns in the order I, II, III, aVR, aVL, aVF, V1-V6 unless a CSV header names the leads. The "
+           "files are read in memory and kept nowhere unless you save them.")
+
+c1, c2, c3 = st.columns([3, 1, 1])
+files = c1.file_uploader("ECG files (one record)", type=list(UPLOAD_EXTENSIONS), accept_multiple_files=True,
+                         key="upl_files", max_upload_size=LIMITS.max_bytes // 2**20,
+                         help=".hea + .dat (WFDB), .hea + .mat (CinC), or one .csv/.txt/.npy")
+fs_in = c2.number_input("Sampling rate (Hz)", min_value=0.0, max_value=LIMITS.max_fs, value=None, step=50.0,
+                        key="upl_fs", placeholder="e.g. 500", help="For CSV/NPY arrays (headers give their own)")
+units = c3.selectbox("Units", tuple(k for k in UNITS if k != "uV"), key="upl_units",
+                     help="For CSV/NPY arrays (headers give their own)")
+
+files_sig = tuple((f.name, f.size, f.file_id) for f in files or [])
+sig = (files_sig, fs_in, units)
+prev = ss.get("_upl_sig")
+if files_sig and sig != prev:
+    accept(files, fs_in, units)
+elif not files_sig and prev and prev[0]:  # the reviewer removed the files: forget the upload
+    ss["upload_ecg"], ss["upload_error"] = None, None
+ss["_upl_sig"] = sig
+
+if ss.get("upload_error"):
+    st.error(f"Cannot use this upload: {ss['upload_error']}")
+    st.stop()
+rec: UploadedECG | None = ss.get("upload_ecg")
+if rec is None:
+    st.info("Upload an ECG to see the model's view of it.")
+    st.stop()
+
+predictor = predictor_for(sel)
+seconds = input_seconds(predictor) if predictor is not None else 10.0
+window, window_note = model_window(rec.signal, rec.fs, seconds)
+digest = signal_digest(window, rec.fs)
+run = str(sel.run_dir) if predictor is not None else None
+stamp = _run_stamp(sel.run_dir) if predictor is not None else None
+
+info = [f"**Uploaded ECG `{rec.name}`**", rec.format.upper(), f"{rec.fs:g} Hz", f"{rec.seconds:.1f} s",
+        ", ".join(rec.files)]
+st.markdown(" · ".join(info))
+reference = None
+if rec.meta.get("snomed"):
+    from xand.cinc import cinc_labels
+
+    reference = cinc_labels(rec.meta["snomed"])
+    st.caption(f"Labels from the header's SNOMED CT codes (a-priori map, `xand.cinc`): {label_summary(reference)}"
+               f" · Dx {', '.join(str(c) for c in rec.meta['snomed'])}")
+if window_note:
+    st.caption(window_note)
+
+if predictor is not None:
+    try:
+        probs = upload_probabilities(run, stamp, rec.digest, rec)
+    except XandError as exc:
+        st.error(f"Cannot run the model on this ECG: {exc}")
+        st.stop()
+    rows = []
+    for h, p in probs.items():
+        thr = threshold_of(predictor, h)
+        row = {"head": h, "probability": p, "threshold": thr,
+               "decision": "positive" if thr is not None and p >= thr else "negative"}
+        if reference is not None:
+            row["header label"] = {1: "positive", 0: "negative", -1: "excluded"}.get(reference.get(h), "?")
+        rows.append(row)
+    st.dataframe(pd.DataFrame(rows), hide_index=True, key="upl_predictions",
+                 column_config={"probability": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0,
+                                                                                format="%.3f"),
+                                "threshold": st.column_config.NumberColumn(format="%.3f")})
+
+if predictor is not None and sel.head not in predictor.heads:
+    st.warning(f"The run `{sel.run_dir.name}` has no {sel.head} head; choose another head or run.")
+    st.stop()
+try:
+    with st.spinner(f"Delineating and explaining with {sel.method} ({sel.head}) …"):
+        view = upload_view(run, stamp, digest, sel.head, sel.method, window, rec.fs)
+except XandError as exc:
+    st.error(f"Cannot explain this ECG: {exc}")
+    st.stop()
+
+ecg = resample(window, rec.fs, view.fs) if view.fs != rec.fs else window
+n = min(ecg.shape[1], view.mask.shape[1])  # the model's input may be zero-padded past the record's end
+ecg, mask = ecg[:, :n], view.mask[:, :n]
+attribution = None if view.attribution is None else view.attribution[:, :n]
+
+left, right = st.columns([4, 1.15], gap="small")
+with left:
+    fig = ecg_figure(ecg, view.fs, attribution, mask,
+                     title=f"upload {rec.name} · head {sel.head} · {sel.method}", paper_grid=sel.paper_grid)
+    st.plotly_chart(fig, theme=None, config=PLOT_CONFIG, key="upl_figure")
+    st.caption(f"Shown at the model's {view.fs:g} Hz. 25 mm/s, 10 mm/mV; calibration pulse 1 mV. **CLIN**: the "
+               f"{sel.head} head's clinical region (blue) from the app's own delineation (NeuroKit2) of this ECG. "
+               "**ATTR**: attribution (white → yellow → orange → red, positive evidence).")
+with right:
+    st.subheader(sel.head)
+    if view.probability is None:
+        st.info("No trained run loaded: the ECG and its clinical region only.")
+    else:
+        st.metric(f"Probability {sel.head}", f"{view.probability:.3f}", help="Sigmoid output of the head")
+        st.metric("Decision", view.decision or "—",
+                  help=f"At the validation-tuned threshold {view.threshold:.2f}" if view.threshold else None)
+        pg = view.pg or {}
+        st.metric("Pointing Game", ("hit" if pg.get("value") == 1.0 else "miss") if pg.get("value") is not None
+                  else "undefined", help="Is the most attributed (lead, time) point inside the clinical region? "
+                                         "(Zhang et al. 2018)")
+        st.caption(f"Pointing Game {fmt_score(view.pg)}")
+        cas_v = (view.cas or {}).get("value")
+        st.metric("CAS", "undefined" if cas_v is None else f"{cas_v:.3f}",
+                  help="Share of positive attribution inside the clinical region")
+        st.caption(f"CAS {fmt_score(view.cas)}")
+        st.metric("IG convergence δ", "—" if view.delta is None else f"{view.delta:.2e}",
+                  help="sum(attribution) − (f(x) − f(baseline)), in logits; near 0 = converged")
+        ra, pert = view.scores.get("rank_accuracy"), view.scores.get("perturbation")
+        if ra:
+            st.caption(f"Rank accuracy {fmt_score(ra)}")
+        if pert:
+            st.caption(f"Probability drop when the clinical region is removed {fmt_score(pert)} "
+                       "(chance: a random region of the same size)")
+    if view.mask_reason:
+        st.warning(f"Empty clinical region: {view.mask_reason}")
+    if view.note:
+        st.caption(view.note)
+
+if view.attribution is not None:
+    c1, c2 = st.columns(2)
+    imp = view.lead_importance
+    if imp is not None and np.isfinite(imp).any():
+        c1.plotly_chart(lead_importance_figure(imp, title="Lead importance (share of positive attribution)"),
+                        theme=None, config=PLOT_CONFIG, key="upl_importance")
+    else:
+        c1.info("Lead importance undefined: the map has no positive attribution.")
+    if view.lead_drop is not None:
+        c2.plotly_chart(lead_drop_figure(view.lead_drop), theme=None, config=PLOT_CONFIG, key="upl_drop")
+
+st.divider()
+dest = sel.cfg.home / "uploads"
+save = st.button(f"Save this upload to `{dest}`", key="upl_save", disabled=not files,
+                 help="Keeps the original files and what was parsed from them (upload.json). Nothing is kept "
+                      "otherwise.")
+if save and files:
+    folder = save_upload([(f.name, f.getvalue()) for f in files], dest, rec)
+    st.success(f"Saved to `{folder}`")
+
+started = ss.get("_run_started")
+if started is not None:
+    st.caption(f"Page computed in {time.perf_counter() - started:.2f} s on the server"
+               + (f" (explanation {view.seconds:.2f} s, cached after the first time)" if view.seconds else ""))

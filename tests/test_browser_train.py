@@ -1,0 +1,133 @@
+"""Training from the sidebar in a real browser: ``streamlit run app.py`` driven by Playwright with Debian's
+Chromium. Opens the "Train" panel, starts a short cnn1d training of one head on the 200-record synthetic
+set and watches its progress until it finishes, without ever reloading the page; the new run must then be
+the sidebar's selected run. Screenshots go to ``tests/_artifacts/train_*.png``, the progress texts seen to
+``tests/_artifacts/browser_train.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT, _free_port
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+EPOCHS = 8
+
+
+def start_streamlit(env: dict, log_path: Path, timeout: float = 60) -> tuple[subprocess.Popen, str]:
+    """``streamlit run app.py`` on a free local port with ``env``; returns the process and its URL."""
+    port = _free_port()
+    log = open(log_path, "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none",
+         "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return proc, url
+        except OSError:
+            time.sleep(0.3)
+    proc.terminate()
+    raise RuntimeError(f"streamlit did not start: {log_path.read_text()[-2000:]}")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, synth_dir):
+    if CHROMIUM is None:
+        pytest.skip("no chromium on this machine (CI installs Debian's chromium package)")
+    pytest.importorskip("playwright.sync_api")
+    home = tmp_path_factory.mktemp("xand_train_browser_home")
+    (home / "demo").symlink_to(synth_dir, target_is_directory=True)
+    env = {**os.environ, "XAND_HOME": str(home), "XAND_RUNS_DIR": str(home / "runs"),
+           "XAND_DEMO_WEIGHTS": str(home / "no_demo_weights"), "XAND_BACKGROUND": "0", "PYTHONUNBUFFERED": "1"}
+    for k in ("XAND_DATA_DIR", "XAND_CACHE", "XAND_PTBXL_PLUS", "XAND_TRAIN_LOCK"):
+        env.pop(k, None)
+    log = tmp_path_factory.mktemp("browser_train_log") / "streamlit.log"
+    proc, url = start_streamlit(env, log)
+    yield {"url": url, "home": home, "log": log}
+    from xand.jobs import JobManager
+
+    mgr = JobManager(home / "runs")
+    for job in mgr.jobs():
+        if job.active:
+            mgr.cancel(job.id, grace=2)
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def test_train_from_sidebar_until_finished(server):
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1300})
+        page.goto(server["url"])
+        sidebar = page.locator("[data-testid='stSidebar']")
+        sidebar.get_by_text("No trained run").wait_for(timeout=120_000)  # demo set ready, no model yet
+        sidebar.locator("[data-testid='stExpander'] summary").filter(has_text="Train").click()
+        sidebar.locator("[data-testid='stSelectbox']").filter(has_text="Architecture").click()
+        page.locator("[role='listbox'] [role='option']").filter(has_text="cnn1d").first.click()
+        sidebar.get_by_role("spinbutton", name="Epochs").fill(str(EPOCHS))
+        sidebar.get_by_role("spinbutton", name="Patience").fill("0")
+        page.screenshot(path=str(ARTIFACTS / "train_form.png"))
+        t0 = time.perf_counter()
+        sidebar.get_by_role("button", name="Start training").click()
+
+        sidebar.get_by_text("Training cnn1d").wait_for(timeout=60_000)
+        assert sidebar.get_by_role("button", name="Start training").is_disabled()
+        seen, shot = [], False
+        deadline = time.time() + 180
+        while time.time() < deadline:  # the page is never reloaded: the fragment brings every update
+            text = sidebar.inner_text()
+            for line in text.splitlines():
+                if ("epoch" in line or "Preparing" in line or "ECG/s" in line) and line not in seen:
+                    seen.append(line)
+            if not shot and "ECG/s" in text:
+                page.screenshot(path=str(ARTIFACTS / "train_running.png"))
+                shot = True
+            if "Finished in" in text:
+                break
+            time.sleep(0.25)
+        else:
+            raise AssertionError(f"training did not finish; panel shows:\n{sidebar.inner_text()}")
+        seconds = time.perf_counter() - t0
+
+        from xand.jobs import JobManager
+
+        job = JobManager(server["home"] / "runs").latest()
+        assert job.status == "finished" and job.run_dir is not None
+        runs_box = sidebar.locator("[data-testid='stSelectbox']").filter(has_text="Trained run")
+        runs_box.wait_for(timeout=30_000)
+        # listed and selected (the only run): the selector shows it and the URL carries it
+        page.wait_for_function("name => location.search.includes('run=' + name)", arg=job.run_dir.name,
+                               timeout=30_000)
+        assert job.run_dir.name in runs_box.inner_html()
+        assert "val AUC" in sidebar.inner_text()
+        # the app's rerun after the end replaced the live view: no Cancel button left, Start enabled again
+        sidebar.get_by_role("button", name="Cancel training").wait_for(state="detached", timeout=60_000)
+        assert sidebar.get_by_role("button", name="Start training").is_enabled()
+        page.screenshot(path=str(ARTIFACTS / "train_finished.png"))
+        browser.close()
+    (ARTIFACTS / "browser_train.json").write_text(json.dumps(
+        {"seconds_start_to_finished": seconds, "epochs": EPOCHS, "progress_seen": seen,
+         "run": job.run_dir.name, "load_average_1min": os.getloadavg()[0]}, indent=2))
+    assert any("Training" in s or "epoch" in s or "Preparing" in s for s in seen) or shot
