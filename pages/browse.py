@@ -6,28 +6,13 @@ import streamlit as st
 
 from pages.common import (
     page_selection,
-    STATUS_TEXT, Filters, apply_filters, ensure_probabilities, predictor_for, probability_job, set_url,
+    STATUS_TEXT, Filters, apply_filters, ensure_probabilities, predictor_for, set_url,
     table_for, threshold_of,
 )
+from pages.common.views import wait_for_probabilities
 from xand.constants import EXCLUDED, HEADS, NEGATIVE, POSITIVE
 
 STATUS_SHORT = {POSITIVE: "pos", NEGATIVE: "neg", EXCLUDED: "excl"}
-
-
-@st.fragment(run_every=1.0)
-def wait_for_probabilities(sel) -> None:
-    """Progress of the background probabilities; the whole page reruns to show them when ready."""
-    if ensure_probabilities(sel):
-        st.rerun()
-    job = probability_job(sel)
-    if job is None:
-        return
-    if job["error"]:
-        st.error(f"Computing the model's probabilities failed: {job['error']}")
-        return
-    st.progress(job["done"] / max(job["total"], 1),
-                f"Model probabilities: {job['done']} / {job['total']} records (the table is usable meanwhile)")
-
 
 sel = page_selection()
 st.title("Browse records")
@@ -37,7 +22,7 @@ predictor = predictor_for(sel)
 ready = ensure_probabilities(sel)
 table = table_for(sel, with_probabilities=ready)
 if predictor is not None and not ready:
-    wait_for_probabilities(sel)
+    wait_for_probabilities(sel, ' (the table is usable meanwhile)')
 thr = threshold_of(predictor, sel.head)
 pcol = f"p_{sel.head}"
 

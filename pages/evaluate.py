@@ -13,9 +13,10 @@ import streamlit as st
 
 from pages.common import (
     page_selection,
-    _run_stamp, ensure_probabilities, get_predictor, get_prepared, list_runs, predictor_for, probability_job,
+    _run_stamp, ensure_probabilities, get_predictor, get_prepared, list_runs, predictor_for,
     records_table,
 )
+from pages.common.views import PLOT_CONFIG, wait_for_probabilities
 from xand.errors import XandError
 from xand.eval_figures import (
     calibration_figure, confusion_figure, pr_figure, roc_figure, runs_figure, score_distribution_figure,
@@ -25,7 +26,6 @@ from xand.evaluation import (
     score_table, xai_out_dir, xai_table,
 )
 
-PLOT_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d"]}
 SPLITS = ("test", "val", "train", "all")
 
 
@@ -44,21 +44,6 @@ def cohort_evaluation(data_dir: str, cache_dir: str, run_dir: str, stamp: float,
 def xai_lock() -> threading.Lock:
     """One batch XAI computation per server process: it is minutes of CPU on a shared machine."""
     return threading.Lock()
-
-
-@st.fragment(run_every=1.0)
-def wait_for_probabilities(sel) -> None:
-    """Progress of the background probabilities; the page reruns when they are ready."""
-    if ensure_probabilities(sel):
-        st.rerun()
-    job = probability_job(sel)
-    if job is None:
-        return
-    if job["error"]:
-        st.error(f"Computing the model's probabilities failed: {job['error']}")
-        return
-    st.progress(job["done"] / max(job["total"], 1),
-                f"Model probabilities: {job['done']} / {job['total']} records")
 
 
 def safe(name: str) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
 import streamlit as st
 
 from pages.common import (
@@ -12,10 +11,10 @@ from pages.common import (
     FIDUCIAL_SOURCES, cohort_ids, current_record, fmt_score, get_prepared, predictor_for, prefetch,
     record_header, set_url, status_of, table_for, view_for,
 )
+from pages.common.views import PLOT_CONFIG, lead_charts, score_column
 from xand.errors import XandError
-from xand.figures import ecg_figure, lead_drop_figure, lead_importance_figure
+from xand.figures import ecg_figure
 
-PLOT_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d"]}
 
 sel = page_selection()
 predictor = predictor_for(sel)
@@ -78,51 +77,9 @@ with left:
                "(white → yellow → orange → red, positive evidence); the trace turns orange/red where it is high.")
 
 with right:
-    st.subheader(sel.head)
-    status = status_of(row, sel.head)
-    if view is None or view.probability is None:
-        st.info("No trained run loaded: the ECG and its clinical region only.")
-        st.metric("Pure label", status)
-    else:
-        st.metric(f"Probability {sel.head}", f"{view.probability:.3f}",
-                  help="Sigmoid output of the head for this ECG")
-        st.metric("Decision", view.decision or "—",
-                  help=f"At the validation-tuned threshold {view.threshold:.2f}" if view.threshold else None)
-        st.metric("Pure label", status, help="positive: a statement of this superclass with likelihood 100; "
-                                              "excluded: present only with likelihood < 100")
-        pg = view.pg or {}
-        pg_txt = ("hit" if pg.get("value") == 1.0 else "miss") if pg.get("value") is not None else "undefined"
-        st.metric("Pointing Game", pg_txt,
-                  help="Is the single most attributed (lead, time) point inside the clinical region? "
-                       "(Zhang et al. 2018)")
-        st.caption(f"Pointing Game {fmt_score(view.pg)}")
-        cas_v = (view.cas or {}).get("value")
-        st.metric("CAS", "undefined" if cas_v is None else f"{cas_v:.3f}",
-                  help="Share of positive attribution inside the clinical region")
-        st.caption(f"CAS {fmt_score(view.cas)}")
-        st.metric("IG convergence δ", "—" if view.delta is None else f"{view.delta:.2e}",
-                  help="sum(attribution) − (f(x) − f(baseline)), in logits; near 0 = converged")
-        ra, pert = view.scores.get("rank_accuracy"), view.scores.get("perturbation")
-        if ra:
-            st.caption(f"Rank accuracy {fmt_score(ra)}")
-        if pert:
-            st.caption(f"Probability drop when the clinical region is removed {fmt_score(pert)} "
-                       "(chance: a random region of the same size)")
-        if view.mask_reason:
-            st.warning(f"Empty clinical region: {view.mask_reason}")
-        if view.note:
-            st.caption(view.note)
+    score_column(sel.head, view, status_of(row, sel.head))
 
-if view is not None and view.attribution is not None:
-    c1, c2 = st.columns(2)
-    imp = view.lead_importance
-    if imp is not None and np.isfinite(imp).any():
-        c1.plotly_chart(lead_importance_figure(imp, title="Lead importance (share of positive attribution)"),
-                        theme=None, config=PLOT_CONFIG, key="importance_figure")
-    else:
-        c1.info("Lead importance undefined: the map has no positive attribution.")
-    if view.lead_drop is not None:
-        c2.plotly_chart(lead_drop_figure(view.lead_drop), theme=None, config=PLOT_CONFIG, key="drop_figure")
+lead_charts(view, "review")
 
 st.subheader("Report")
 st.write(str(row.get("report", "")) or "—")

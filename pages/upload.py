@@ -14,15 +14,15 @@ from pages.common import (
     _EXPLAIN_LOCK, _run_stamp, page_selection,
     View, fmt_score, get_predictor, label_summary, predictor_for, threshold_of,
 )
+from pages.common.views import PLOT_CONFIG, lead_charts, score_column
 from xand.errors import XandError
-from xand.figures import ecg_figure, lead_drop_figure, lead_importance_figure
+from xand.figures import ecg_figure
 from xand.preprocess import resample
 from xand.upload import (
     ACCEPTED, UNITS, UPLOAD_EXTENSIONS, UploadConfig, UploadedECG, input_seconds, model_window, parse_upload,
     predict_upload, save_upload, signal_digest,
 )
 
-PLOT_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d"]}
 LIMITS = UploadConfig()
 
 
@@ -173,45 +173,9 @@ with left:
                f"{sel.head} head's clinical region (blue) from the app's own delineation (NeuroKit2) of this ECG. "
                "**ATTR**: attribution (white → yellow → orange → red, positive evidence).")
 with right:
-    st.subheader(sel.head)
-    if view.probability is None:
-        st.info("No trained run loaded: the ECG and its clinical region only.")
-    else:
-        st.metric(f"Probability {sel.head}", f"{view.probability:.3f}", help="Sigmoid output of the head")
-        st.metric("Decision", view.decision or "—",
-                  help=f"At the validation-tuned threshold {view.threshold:.2f}" if view.threshold else None)
-        pg = view.pg or {}
-        st.metric("Pointing Game", ("hit" if pg.get("value") == 1.0 else "miss") if pg.get("value") is not None
-                  else "undefined", help="Is the most attributed (lead, time) point inside the clinical region? "
-                                         "(Zhang et al. 2018)")
-        st.caption(f"Pointing Game {fmt_score(view.pg)}")
-        cas_v = (view.cas or {}).get("value")
-        st.metric("CAS", "undefined" if cas_v is None else f"{cas_v:.3f}",
-                  help="Share of positive attribution inside the clinical region")
-        st.caption(f"CAS {fmt_score(view.cas)}")
-        st.metric("IG convergence δ", "—" if view.delta is None else f"{view.delta:.2e}",
-                  help="sum(attribution) − (f(x) − f(baseline)), in logits; near 0 = converged")
-        ra, pert = view.scores.get("rank_accuracy"), view.scores.get("perturbation")
-        if ra:
-            st.caption(f"Rank accuracy {fmt_score(ra)}")
-        if pert:
-            st.caption(f"Probability drop when the clinical region is removed {fmt_score(pert)} "
-                       "(chance: a random region of the same size)")
-    if view.mask_reason:
-        st.warning(f"Empty clinical region: {view.mask_reason}")
-    if view.note:
-        st.caption(view.note)
+    score_column(sel.head, view)
 
-if view.attribution is not None:
-    c1, c2 = st.columns(2)
-    imp = view.lead_importance
-    if imp is not None and np.isfinite(imp).any():
-        c1.plotly_chart(lead_importance_figure(imp, title="Lead importance (share of positive attribution)"),
-                        theme=None, config=PLOT_CONFIG, key="upl_importance")
-    else:
-        c1.info("Lead importance undefined: the map has no positive attribution.")
-    if view.lead_drop is not None:
-        c2.plotly_chart(lead_drop_figure(view.lead_drop), theme=None, config=PLOT_CONFIG, key="upl_drop")
+lead_charts(view, "upl")
 
 st.divider()
 dest = sel.cfg.home / "uploads"

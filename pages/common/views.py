@@ -1,0 +1,81 @@
+"""Page fragments shared by Review, Upload, Browse and Evaluate: the score column of one explained ECG,
+its lead charts, and the background-probabilities progress."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from pages.common import View, ensure_probabilities, fmt_score, probability_job
+from xand.figures import lead_drop_figure, lead_importance_figure
+
+PLOT_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d"]}
+
+
+def score_column(head: str, view: View | None, status: str | None = None) -> None:
+    """Probability, decision, pure-label status (when known), Pointing Game and CAS with their chance
+    level, IG convergence delta, rank accuracy and perturbation of one explained ECG."""
+    st.subheader(head)
+    status_help = ("positive: a statement of this superclass with likelihood 100; "
+                   "excluded: present only with likelihood < 100")
+    if view is None or view.probability is None:
+        st.info("No trained run loaded: the ECG and its clinical region only.")
+        if status is not None:
+            st.metric("Pure label", status, help=status_help)
+    else:
+        st.metric(f"Probability {head}", f"{view.probability:.3f}", help="Sigmoid output of the head for this ECG")
+        st.metric("Decision", view.decision or "—",
+                  help=f"At the validation-tuned threshold {view.threshold:.2f}" if view.threshold else None)
+        if status is not None:
+            st.metric("Pure label", status, help=status_help)
+        pg = view.pg or {}
+        pg_txt = ("hit" if pg.get("value") == 1.0 else "miss") if pg.get("value") is not None else "undefined"
+        st.metric("Pointing Game", pg_txt,
+                  help="Is the single most attributed (lead, time) point inside the clinical region? "
+                       "(Zhang et al. 2018)")
+        st.caption(f"Pointing Game {fmt_score(view.pg)}")
+        cas_v = (view.cas or {}).get("value")
+        st.metric("CAS", "undefined" if cas_v is None else f"{cas_v:.3f}",
+                  help="Share of positive attribution inside the clinical region")
+        st.caption(f"CAS {fmt_score(view.cas)}")
+        st.metric("IG convergence δ", "—" if view.delta is None else f"{view.delta:.2e}",
+                  help="sum(attribution) − (f(x) − f(baseline)), in logits; near 0 = converged")
+        ra, pert = view.scores.get("rank_accuracy"), view.scores.get("perturbation")
+        if ra:
+            st.caption(f"Rank accuracy {fmt_score(ra)}")
+        if pert:
+            st.caption(f"Probability drop when the clinical region is removed {fmt_score(pert)} "
+                       "(chance: a random region of the same size)")
+    if view is not None and view.mask_reason:
+        st.warning(f"Empty clinical region: {view.mask_reason}")
+    if view is not None and view.note:
+        st.caption(view.note)
+
+
+def lead_charts(view: View | None, key: str) -> None:
+    """Per-lead importance and lead-drop effects side by side (nothing without an attribution)."""
+    if view is None or view.attribution is None:
+        return
+    c1, c2 = st.columns(2)
+    imp = view.lead_importance
+    if imp is not None and np.isfinite(imp).any():
+        c1.plotly_chart(lead_importance_figure(imp, title="Lead importance (share of positive attribution)"),
+                        theme=None, config=PLOT_CONFIG, key=f"{key}_importance")
+    else:
+        c1.info("Lead importance undefined: the map has no positive attribution.")
+    if view.lead_drop is not None:
+        c2.plotly_chart(lead_drop_figure(view.lead_drop), theme=None, config=PLOT_CONFIG, key=f"{key}_drop")
+
+
+@st.fragment(run_every=1.0)
+def wait_for_probabilities(sel, note: str = "") -> None:
+    """Progress of the background probabilities; the whole page reruns to show them when ready."""
+    if ensure_probabilities(sel):
+        st.rerun()
+    job = probability_job(sel)
+    if job is None:
+        return
+    if job["error"]:
+        st.error(f"Computing the model's probabilities failed: {job['error']}")
+        return
+    st.progress(job["done"] / max(job["total"], 1), f"Model probabilities: {job['done']} / {job['total']} records{note}")
