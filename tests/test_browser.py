@@ -33,21 +33,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, synth_dir):
-    if CHROMIUM is None:
-        pytest.skip("no chromium on this machine (CI installs Debian's chromium package)")
-    pytest.importorskip("playwright.sync_api")
-    home = make_app_home(tmp_path_factory.getbasetemp() / "xand_app_home", synth_dir)  # shared with test_app
+def start_streamlit(env: dict, log_path: Path, timeout: float = 60) -> tuple[subprocess.Popen, str]:
+    """``streamlit run app.py`` on a free local port with ``env``; returns the process and its URL."""
     port = _free_port()
-    # background work off: the timings measure explanations computed on demand (XAND_TEST_BACKGROUND=1
-    # measures the app as users get it, with the other heads and the next record explained ahead)
-    background = os.environ.get("XAND_TEST_BACKGROUND", "0")
-    env = {**os.environ, "XAND_HOME": str(home), "XAND_DEMO_WEIGHTS": str(home / "no_demo_weights"),
-           "XAND_BACKGROUND": background, "PYTHONUNBUFFERED": "1"}
-    for k in ("XAND_DATA_DIR", "XAND_RUNS_DIR", "XAND_CACHE", "XAND_PTBXL_PLUS"):
-        env.pop(k, None)
-    log = open(tmp_path_factory.mktemp("browser_log") / "streamlit.log", "w")
+    log = open(log_path, "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
          "--server.port", str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none",
@@ -55,24 +44,42 @@ def server(tmp_path_factory, synth_dir):
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
+    deadline = time.time() + timeout
     while time.time() < deadline:
         try:
             with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
                 if r.status == 200:
-                    break
+                    return proc, url
         except OSError:
             time.sleep(0.3)
-    else:
-        proc.terminate()
-        pytest.fail(f"streamlit did not start: {Path(log.name).read_text()[-2000:]}")
-    yield {"url": url, "home": home, "log": Path(log.name), "background": background == "1"}
+    proc.terminate()
+    raise RuntimeError(f"streamlit did not start: {log_path.read_text()[-2000:]}")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, synth_dir):
+    if CHROMIUM is None:
+        pytest.skip("no chromium on this machine (CI installs Debian's chromium package)")
+    pytest.importorskip("playwright.sync_api")
+    home = make_app_home(tmp_path_factory.getbasetemp() / "xand_app_home", synth_dir)  # shared with test_app
+    # background work off: the timings measure explanations computed on demand (XAND_TEST_BACKGROUND=1
+    # measures the app as users get it, with the other heads and the next record explained ahead)
+    background = os.environ.get("XAND_TEST_BACKGROUND", "0")
+    env = {**os.environ, "XAND_HOME": str(home), "XAND_DEMO_WEIGHTS": str(home / "no_demo_weights"),
+           "XAND_BACKGROUND": background, "PYTHONUNBUFFERED": "1"}
+    for k in ("XAND_DATA_DIR", "XAND_RUNS_DIR", "XAND_CACHE", "XAND_PTBXL_PLUS"):
+        env.pop(k, None)
+    log = tmp_path_factory.mktemp("browser_log") / "streamlit.log"
+    try:
+        proc, url = start_streamlit(env, log)
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    yield {"url": url, "home": home, "log": log, "background": background == "1"}
     proc.terminate()
     try:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         proc.kill()
-    log.close()
 
 
 @pytest.fixture(scope="module")

@@ -10,40 +10,15 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT, _free_port
+from test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, start_streamlit
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 EPOCHS = 8
-
-
-def start_streamlit(env: dict, log_path: Path, timeout: float = 60) -> tuple[subprocess.Popen, str]:
-    """``streamlit run app.py`` on a free local port with ``env``; returns the process and its URL."""
-    port = _free_port()
-    log = open(log_path, "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none",
-         "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return proc, url
-        except OSError:
-            time.sleep(0.3)
-    proc.terminate()
-    raise RuntimeError(f"streamlit did not start: {log_path.read_text()[-2000:]}")
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +59,15 @@ def test_train_from_sidebar_until_finished(server):
         sidebar = page.locator("[data-testid='stSidebar']")
         sidebar.get_by_text("No trained run").wait_for(timeout=120_000)  # demo set ready, no model yet
         sidebar.locator("[data-testid='stExpander'] summary").filter(has_text="Train").click()
-        sidebar.locator("[data-testid='stSelectbox']").filter(has_text="Architecture").click()
-        page.locator("[role='listbox'] [role='option']").filter(has_text="cnn1d").first.click()
+        option = page.locator("[role='listbox'] [role='option']").filter(has_text="cnn1d").first
+        for _ in range(5):  # a rerun landing during the click closes the dropdown again: reopen it
+            sidebar.locator("[data-testid='stSelectbox']").filter(has_text="Architecture").click()
+            try:
+                option.wait_for(timeout=5_000)
+                break
+            except Exception:  # noqa: BLE001 - playwright's TimeoutError
+                page.keyboard.press("Escape")
+        option.click()
         sidebar.get_by_role("spinbutton", name="Epochs").fill(str(EPOCHS))
         sidebar.get_by_role("spinbutton", name="Patience").fill("0")
         page.screenshot(path=str(ARTIFACTS / "train_form.png"))
