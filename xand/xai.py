@@ -286,7 +286,7 @@ def _ci(values: np.ndarray, binary: bool) -> tuple[float, float]:
         den = 1 + z * z / n
         c = (m + z * z / (2 * n)) / den
         h = z * math.sqrt(m * (1 - m) / n + z * z / (4 * n * n)) / den
-        return (c - h, c + h)
+        return (max(c - h, 0.0), min(c + h, 1.0))  # clipped: float rounding gives -1e-17 at m = 0
     if n < 2:
         return (math.nan, math.nan)
     h = 1.959964 * float(values.std(ddof=1)) / math.sqrt(n)
