@@ -172,6 +172,9 @@ def test_leaking_folder_fails_loudly(tmp_path):
     with pytest.raises(SplitLeakError, match="patient 1"):
         PTBXL(root).labels()
     assert summarize(root)["patient_leak_check"]["ok"] is False
+    from xand.cli import main
+
+    assert main(["info", str(root), "--json"]) == 2  # the summary is printed, and the exit code says no
 
 
 def test_real_excerpt_has_no_patient_leak(ptbxl_dir):
@@ -359,6 +362,14 @@ def test_malformed_scp_codes(small, bad):
     db.loc[2, "scp_codes"] = bad
     db.to_csv(csv, index=False)
     _raises_naming(lambda: PTBXL(small), csv, "ecg_id 3", "malformed scp_codes", repr(bad))
+
+
+def test_unknown_scp_code_is_named(small):
+    csv = small / "ptbxl_database.csv"
+    db = pd.read_csv(csv)
+    db.loc[1, "scp_codes"] = "{'IMI ': 100.0, 'NORM': 0.0}"  # a typo would silently make an MI negative
+    db.to_csv(csv, index=False)
+    _raises_naming(lambda: PTBXL(small), csv, "ecg_id 2", "'IMI '", "scp_statements.csv")
 
 
 def test_duplicate_ids(small):

@@ -186,13 +186,31 @@ def test_benchmark_reports_side_by_side(small, tmp_path, capsys):
     assert list((tmp_path / "b").iterdir()) == []
 
 
-def test_all_records_bad_gives_empty_set(small, tmp_path):
+def test_all_records_bad_is_an_error_and_caches_nothing(small, tmp_path):
     for dat in (small / "records100").rglob("*.dat"):
         dat.write_bytes(b"")
     shutil.rmtree(small / "records500")
-    out = prepare(small, tmp_path / "cache", workers=1, progress=False)
-    assert out.signals.shape == (0, 12, 1000) and len(out.index) == 0 and out.meta["n_skipped"] == 6
-    assert len(out.split_indices("train")) == 0 and len(out.head_labels("MI")[0]) == 0
+    with pytest.raises(DataError, match="all 6 records failed to load"):
+        prepare(small, tmp_path / "cache", workers=1, progress=False)
+    assert not any((tmp_path / "cache").glob("*/meta.json"))  # no empty set cached for the next run
+
+
+@pytest.mark.parametrize("kw, words", [
+    ({"fs": 1000}, "fs=1000"), ({"fs": 0}, "fs=0"), ({"fs": 99.5}, "fs=99.5"),
+    ({"bandpass": (0.5, 60)}, "Nyquist"), ({"bandpass": (40, 0.5)}, "0 < low < high"),
+    ({"bandpass": ("a", 1)}, "two numbers"),
+])
+def test_bad_preprocessing_options_fail_before_any_record(kw, words):
+    with pytest.raises(ValueError, match=words.replace("(", r"\(")):
+        PreprocessConfig(**kw)
+
+
+def test_prepare_cli_bad_option_is_one_message(small, tmp_path, capsys):
+    from xand.cli import main
+
+    assert main(["prepare", str(small), "--cache-dir", str(tmp_path / "c"), "--bandpass", "0.5", "60",
+                 "--no-progress"]) == 2
+    assert "Nyquist" in capsys.readouterr().err and not (tmp_path / "c").exists()
 
 
 def test_prepare_cli(small, tmp_path, capsys):

@@ -397,13 +397,19 @@ class PTBXL:
         bad_fold = ~folds.isin(list(SPLIT_OF_FOLD))
         if bad_fold.any():
             r = db[bad_fold].iloc[0]
-            raise DataError(path, f"ecg_id {r.ecg_id}: strat_fold {r.strat_fold!r}", "an integer 1-10")
+            raise DataError(path, f"ecg_id {r.ecg_id}: strat_fold {str(r.strat_fold)!r}", "an integer 1-10")
         db["strat_fold"] = folds.astype(int)
         pid = pd.to_numeric(db["patient_id"], errors="coerce")
         if pid.isna().any():
             raise DataError(path, f"ecg_id {db.loc[pid.isna(), 'ecg_id'].iloc[0]}: missing patient_id", "a number")
         db["patient_id"] = pid.astype(np.int64)
         db["scp_codes"] = [self._parse_codes(path, e, t) for e, t in zip(db["ecg_id"], db["scp_codes"])]
+        known = set(map(str, self.statements.index))
+        for e, codes in zip(db["ecg_id"], db["scp_codes"]):
+            unknown = sorted(set(codes) - known)
+            if unknown:  # a typo ('IMI ') would silently turn a positive into a negative
+                raise DataError(path, f"ecg_id {e}: SCP code(s) {unknown} not in {STATEMENTS_CSV}",
+                                f"codes listed in {self.data_dir / STATEMENTS_CSV}")
         for col, default in (("device", "unknown"), ("sex", np.nan), ("age", np.nan), ("report", "")):
             if col not in db.columns:
                 db[col] = default

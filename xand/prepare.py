@@ -304,6 +304,10 @@ def prepare(data_dir: str | Path, cache_dir: str | Path | None = None, cfg: Prep
         shape = (len(ids), len(LEADS), n_t)
         skipped, used_workers = _fill_all(ptb, ids, cfg, tmp, shape, workers, progress)
         bad_rows = {row for row, _, _ in skipped}
+        if ids and len(bad_rows) == len(ids):  # nothing usable: an error, never an empty cached set
+            reasons = "; ".join(sorted({reason for _, _, reason in skipped})[:3])
+            raise DataError(ptb.data_dir, f"all {len(ids)} records failed to load (e.g. {reasons})",
+                            "at least one readable record")
         keep = np.array([r for r in range(len(ids)) if r not in bad_rows], dtype=np.int64)
         if bad_rows or len(ids) == 0:
             _compact(tmp, keep, shape)

@@ -32,6 +32,8 @@ from xand.errors import UnknownNameError
 
 #: Per-lead normalisation modes accepted by ``PreprocessConfig.per_lead``.
 PER_LEAD_MODES = ("zscore", "none")
+#: working rates that PTB-XL's 100 / 500 Hz records can serve (read natively or downsampled)
+FS_RANGE = (50, 500)
 
 #: Fields of ``PreprocessConfig`` applied at prepare time (hence part of the prepared fingerprint).
 PREPARE_FIELDS = ("fs", "bandpass", "baseline_removal")
@@ -61,8 +63,23 @@ class PreprocessConfig:
     eps: float = 1e-6
 
     def __post_init__(self) -> None:
+        # checked here, once, so that a bad option is one clear error instead of every record of a
+        # prepare run failing (and being skipped) with a confusing per-record message
+        lo, hi = FS_RANGE
+        if (isinstance(self.fs, bool) or not isinstance(self.fs, (int, float, np.integer, np.floating))
+                or not float(self.fs).is_integer() or not lo <= self.fs <= hi):
+            raise ValueError(f"working sampling rate fs={self.fs!r} Hz: expected a whole number from {lo} to "
+                             f"{hi} (PTB-XL records exist at 100 and 500 Hz; upsampling would invent content)")
+        self.fs = int(self.fs)
         if self.bandpass is not None:
-            self.bandpass = (float(self.bandpass[0]), float(self.bandpass[1]))
+            try:
+                low, high = (float(v) for v in self.bandpass)
+            except (TypeError, ValueError):
+                raise ValueError(f"band-pass {self.bandpass!r}: expected two numbers (low, high) in Hz") from None
+            if not 0 < low < high < self.fs / 2:
+                raise ValueError(f"band-pass ({low:g}, {high:g}) Hz at fs={self.fs} Hz: expected "
+                                 f"0 < low < high < {self.fs / 2:g} (the Nyquist frequency)")
+            self.bandpass = (low, high)
         if self.per_lead not in PER_LEAD_MODES:
             raise UnknownNameError("per-lead normalisation", self.per_lead, PER_LEAD_MODES)
 

@@ -18,9 +18,11 @@ def run(args: argparse.Namespace) -> int:
     from xand.data import summarize
 
     info = summarize(args.dataset)
+    # a patient in two splits invalidates every figure computed on the splits: fail loudly (exit 2)
+    status = 0 if info["patient_leak_check"]["ok"] else 2
     if args.json:
         print(json.dumps(info, indent=2))
-        return 0
+        return status
     print(f"{info['data_dir']}: {info['records']} records, {info['patients']} patients, "
           f"rates {info['rates']} Hz (files: {info['record_files']})")
     print("splits: " + ", ".join(f"{s} {v['records']} rec / {v['patients']} pat" for s, v in info["splits"].items()))
@@ -33,4 +35,4 @@ def run(args: argparse.Namespace) -> int:
     print("\ndevices: " + ", ".join(f"{d!r} {n}" for d, n in info["devices"].items()))
     print(f"sex: {info['sex']}")
     print(f"age: {info['age']}")
-    return 0
+    return status

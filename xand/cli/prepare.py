@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 NAME = "prepare"
 HELP = "read every record once into one memory-mapped float32 array (cached by fingerprint)"
@@ -25,8 +26,12 @@ def run(args: argparse.Namespace) -> int:
     from xand.prepare import prepare
     from xand.preprocess import PreprocessConfig
 
-    cfg = PreprocessConfig(fs=args.fs, bandpass=tuple(args.bandpass) if args.bandpass else None,
-                           baseline_removal=args.baseline)
+    try:
+        cfg = PreprocessConfig(fs=args.fs, bandpass=tuple(args.bandpass) if args.bandpass else None,
+                               baseline_removal=args.baseline)
+    except ValueError as exc:  # a bad option: one message, not a traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     out = prepare(args.dataset, args.cache_dir, cfg, workers=args.workers, progress=not args.no_progress)
     res = {"signals": str(out.root / "signals.npy"), "index": str(out.root / "index.csv"),
            "shape": list(out.signals.shape), "fs": out.fs, "fingerprint": out.fingerprint,
