@@ -48,6 +48,13 @@ def server(tmp_path_factory, synth_dir):
         proc.kill()
 
 
+def _wait_idle(page, timeout: float = 30.0) -> None:
+    """Wait until Streamlit's status widget ("Running...") is gone: no rerun in flight."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and page.locator("[data-testid='stStatusWidget']").count():
+        time.sleep(0.2)
+
+
 def test_train_from_sidebar_until_finished(server):
     from playwright.sync_api import sync_playwright
 
@@ -60,14 +67,24 @@ def test_train_from_sidebar_until_finished(server):
         sidebar.get_by_text("No trained run").wait_for(timeout=120_000)  # demo set ready, no model yet
         sidebar.locator("[data-testid='stExpander'] summary").filter(has_text="Train").click()
         option = page.locator("[role='listbox'] [role='option']").filter(has_text="cnn1d").first
-        for _ in range(5):  # a rerun landing during the click closes the dropdown again: reopen it
-            sidebar.locator("[data-testid='stSelectbox']").filter(has_text="Architecture").click()
+        arch = sidebar.locator("[data-testid='stSelectbox']").filter(has_text="Architecture")
+        # A rerun landing while the dropdown is open closes it again or lays the page out anew under the
+        # pointer (the click is then intercepted): wait for the app to be idle, retry in short attempts,
+        # and check the choice really took.
+        for _ in range(8):
+            _wait_idle(page)
             try:
-                option.wait_for(timeout=5_000)
-                break
+                if not option.is_visible():
+                    arch.click(timeout=5_000)
+                    option.wait_for(timeout=5_000)
+                option.click(timeout=5_000)
             except Exception:  # noqa: BLE001 - playwright's TimeoutError
                 page.keyboard.press("Escape")
-        option.click()
+                continue
+            if "cnn1d" in arch.inner_html():
+                break
+        else:
+            raise AssertionError(f"could not choose cnn1d; the selector holds {arch.inner_html()[-600:]!r}")
         sidebar.get_by_role("spinbutton", name="Epochs").fill(str(EPOCHS))
         sidebar.get_by_role("spinbutton", name="Patience").fill("0")
         page.screenshot(path=str(ARTIFACTS / "train_form.png"))
