@@ -7,7 +7,7 @@ import streamlit as st
 from pages.common import (
     page_selection,
     STATUS_TEXT, Filters, apply_filters, ensure_probabilities, predictor_for, set_url,
-    table_for, threshold_of,
+    table_for, threshold_of, unapplied_filters,
 )
 from pages.common.views import wait_for_probabilities
 from xand.constants import EXCLUDED, HEADS, NEGATIVE, POSITIVE
@@ -50,11 +50,14 @@ filters = Filters(tuple(splits), label_head, tuple(status), tuple(devices),
                   (float(prob_range[0]), float(prob_range[1])), bool(disagreements))
 st.session_state["filters"] = filters
 shown = apply_filters(table, filters, sel.head, thr)
+unapplied = unapplied_filters(filters, table, sel.head, thr, computing=predictor is not None and not ready)
 
 st.caption(f"{len(shown)} of {len(table)} records"
            + (f" · decision threshold {sel.head}: {thr:.2f}" if thr is not None else "")
            + " · pure-label status per head: pos, neg, excl (the statement is only uncertain)")
-cols = ["ecg_id", "patient_id", "age", "sex", "device", "split", "labels", *HEADS,
+if unapplied:
+    st.caption(unapplied)
+cols = ["ecg_id", "patient_id", "age", "sex", "device", "split", "strat_fold", "labels", *HEADS,
         *[c for c in shown.columns if c.startswith("p_")], "report"]
 if "error" in shown:
     cols.insert(cols.index("report"), "error")
@@ -62,6 +65,8 @@ cols = [c for c in cols if c in shown.columns]
 config = {
     "ecg_id": st.column_config.NumberColumn("ecg_id", format="%d"),
     "patient_id": st.column_config.NumberColumn("patient", format="%d"),
+    "strat_fold": st.column_config.NumberColumn("fold", format="%d", width="small",
+                                                help="PTB-XL strat_fold: 1-8 train, 9 validation, 10 test"),
     "labels": st.column_config.TextColumn("labels", help="+ pure positive, ? excluded (uncertain)"),
     "report": st.column_config.TextColumn("report", width="large"),
     **{h: st.column_config.TextColumn(h, help=f"pure-label status of {h}: pos (likelihood 100), neg (absent), "

@@ -8,10 +8,10 @@ import streamlit as st
 
 from pages.common import (
     page_selection,
-    FIDUCIAL_SOURCES, cohort_ids, current_record, fmt_score, get_prepared, predictor_for, prefetch,
-    record_header, set_url, status_of, table_for, view_for,
+    FIDUCIAL_SOURCES, PROBABILITIES_PENDING, cohort_ids, current_record, fmt_score, get_prepared,
+    predictor_for, prefetch, record_header, set_url, status_of, table_for, view_for,
 )
-from pages.common.views import PLOT_CONFIG, lead_charts, score_column
+from pages.common.views import PLOT_CONFIG, lead_charts, score_column, wait_for_probabilities
 from xand.errors import XandError
 from xand.figures import ecg_figure
 
@@ -25,7 +25,7 @@ if not len(table):
 ecg_id = current_record(sel, table)
 
 # Previous / next walk the Browse filter's cohort (the whole set when the record is outside it).
-cohort = cohort_ids(sel, table, predictor)
+cohort, cohort_note = cohort_ids(sel, table, predictor)
 walk = cohort if ecg_id in cohort else [int(i) for i in table["ecg_id"]]
 pos = walk.index(ecg_id)
 nav = st.columns([1, 1, 4])
@@ -37,6 +37,11 @@ ecg_id = walk[pos]
 st.session_state["record"] = ecg_id
 set_url(record=ecg_id)
 nav[2].caption(f"{pos + 1} of {len(walk)} in {'the current filter' if walk is cohort else 'the dataset'}")
+if cohort_note and walk is cohort:
+    with nav[2]:
+        st.caption(cohort_note)
+        if PROBABILITIES_PENDING in cohort_note:
+            wait_for_probabilities(sel)  # progress; the page reruns with the whole filter when done
 
 row = table.loc[table["ecg_id"] == ecg_id].iloc[0]
 st.markdown(record_header(row))

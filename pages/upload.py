@@ -62,7 +62,9 @@ def upload_view(run_dir: str | None, stamp: float | None, digest: str, head: str
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def upload_probabilities(run_dir: str, stamp: float, digest: str, _rec: UploadedECG) -> dict[str, float]:
-    return predict_upload(get_predictor(run_dir, stamp), _rec)
+    pred = get_predictor(run_dir, stamp)
+    with _EXPLAIN_LOCK:  # the shared model: not while an explanation has its hooks on it
+        return predict_upload(pred, _rec)
 
 
 def accept(files, fs, units) -> None:
@@ -139,15 +141,18 @@ if predictor is not None:
     rows = []
     for h, p in probs.items():
         thr = threshold_of(predictor, h)
+        # no threshold (the run has none for this head): the probability alone, no decision
         row = {"head": h, "probability": p, "threshold": thr,
-               "decision": "positive" if thr is not None and p >= thr else "negative"}
+               "decision": "—" if thr is None else "positive" if p >= thr else "negative"}
         if reference is not None:
             row["header label"] = {1: "positive", 0: "negative", -1: "excluded"}.get(reference.get(h), "?")
         rows.append(row)
     st.dataframe(pd.DataFrame(rows), hide_index=True, key="upl_predictions",
                  column_config={"probability": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0,
                                                                                 format="%.3f"),
-                                "threshold": st.column_config.NumberColumn(format="%.3f")})
+                                "threshold": st.column_config.NumberColumn(format="%.3f"),
+                                "decision": st.column_config.TextColumn(
+                                    help="At the run's validation-tuned threshold; — where it has none")})
 
 if predictor is not None and sel.head not in predictor.heads:
     st.warning(f"The run `{sel.run_dir.name}` has no {sel.head} head; choose another head or run.")

@@ -26,7 +26,8 @@ pytestmark = pytest.mark.slow  # one short training run for the whole file
 # --------------------------------------------------------------------------------------- environment
 
 def make_app_home(home: Path, synth_dir: Path) -> Path:
-    """An app home: ``demo/`` is the synthetic set (read only), ``runs/tiny`` a one-epoch cnn1d run.
+    """An app home: ``demo/`` is the synthetic set (read only), ``runs/tiny`` a one-epoch cnn1d run (or,
+    for timing runs, a link to the run named by ``XAND_TEST_RUN``, e.g. the committed demo heads).
 
     Reused when already built (the browser test shares it through the pytest base temp folder).
     """
@@ -40,12 +41,16 @@ def make_app_home(home: Path, synth_dir: Path) -> Path:
     demo = home / "demo"
     if not demo.exists():
         demo.symlink_to(synth_dir, target_is_directory=True)
-    prep = prepare(demo, cache_dir=home / "cache", workers=1, progress=False)
-    cfg = TrainConfig(model="cnn1d", model_kwargs={"width": 0.5}, epochs=1, batch_size=64, aux=False,
-                      bootstrap=20, seed=0)
-    run = train(prep, cfg, out_dir=home / "runs_tmp")
     (home / "runs").mkdir(exist_ok=True)
-    run.rename(home / "runs" / "tiny")
+    given = os.environ.get("XAND_TEST_RUN")
+    if given:  # timing runs: the app as users get it, e.g. XAND_TEST_RUN=data/demo_weights/<run>
+        (home / "runs" / "tiny").symlink_to(Path(given).resolve(), target_is_directory=True)
+    else:
+        prep = prepare(demo, cache_dir=home / "cache", workers=1, progress=False)
+        cfg = TrainConfig(model="cnn1d", model_kwargs={"width": 0.5}, epochs=1, batch_size=64, aux=False,
+                          bootstrap=20, seed=0)
+        run = train(prep, cfg, out_dir=home / "runs_tmp")
+        run.rename(home / "runs" / "tiny")
     done.write_text("ok")
     return home
 
@@ -177,7 +182,11 @@ def test_browse_page(env):
     assert len(df) == 200
     for h in heads_of(env):  # the run's probabilities are in the table
         assert f"p_{h}" in df and df[f"p_{h}"].between(0, 1).all()
-    assert {"ecg_id", "patient_id", "age", "sex", "device", "split", "labels", "report", "MI"} <= set(df.columns)
+    assert {"ecg_id", "patient_id", "age", "sex", "device", "split", "strat_fold", "labels", "report",
+            "MI"} <= set(df.columns)
+    folds = df.groupby("split")["strat_fold"].agg(lambda f: set(f.astype(int)))  # the fold behind the split
+    assert folds.get("val", {9}) <= {9} and folds.get("test", {10}) <= {10}
+    assert folds.get("train", set()) <= set(range(1, 9))
     assert set(df["MI"].unique()) <= {"pos", "neg", "excl"}
 
 
@@ -233,6 +242,39 @@ def test_deep_link_selects_record_and_head(env):
     assert at.query_params["record"] == "12" and at.query_params["head"] == head
 
 
+def test_deep_link_carries_the_dataset(env, synth_dir):
+    """The URL names the dataset (``data``): a link to another readable PTB-XL folder opens it."""
+    at = run_app({"record": 12}, page="pages/review.py")
+    assert at.query_params["data"] == "demo"  # written with the other choices
+    other = Path(synth_dir).resolve()
+    at = run_app({"data": str(other), "record": 12}, page="pages/review.py")
+    assert at.session_state["source"] == "PTB-XL folder"
+    assert at.sidebar.text_input(key="ptbxl_path").value == str(other)
+    assert at.query_params["data"] == str(other)
+    assert not [w.value for w in at.warning if "This link was made on" in w.value]
+    assert any("Record 12" in m.value for m in at.markdown)
+
+
+def test_deep_link_to_a_missing_dataset_warns(env, tmp_path):
+    """A link whose dataset cannot be opened here says so instead of silently showing another
+    dataset's record of the same id; the warning goes once the reviewer moves on."""
+    gone = tmp_path / "ptbxl_of_a_colleague"
+    at = run_app({"data": str(gone), "record": 12}, page="pages/review.py")
+    warns = [w.value for w in at.warning if "This link was made on" in w.value]
+    assert len(warns) == 1 and str(gone) in warns[0] and "Record 12" in warns[0]
+    assert "synthetic demo set" in warns[0]
+    assert at.session_state["source"] == "Synthetic demo set"
+    assert at.query_params["data"] == "demo"  # the URL now says what is shown
+    at.button(key="next").click().run()
+    at.run()
+    assert not [w.value for w in at.warning if "This link was made on" in w.value]
+    not_ptbxl = tmp_path / "just_a_folder"
+    not_ptbxl.mkdir()
+    at = run_app({"data": str(not_ptbxl)}, page="pages/review.py")
+    warns = [w.value for w in at.warning if "This link was made on" in w.value]
+    assert len(warns) == 1 and "ptbxl_database.csv" in warns[0]
+
+
 def test_switch_head_recomputes_in_place(env):
     run_dir = env / "runs" / "tiny"
     h1, h2 = heads_of(env)[:2]
@@ -264,6 +306,15 @@ def test_method_and_grid_options(env):
     assert not at.exception
     assert at.query_params["method"] == other
     assert f"· {other}" in printout_spec(at)["layout"]["title"]["text"]
+    labels = [m.label for m in at.metric]
+    assert "IG convergence δ" not in labels  # the delta is labelled by its method
+    if other == "gradshap":
+        want = expected_view(env, env / "runs" / "tiny", 3, head, "gradshap").delta
+        assert metric(at, "GradientShap mean |δ|") == f"{want:.2e}"
+    if "saliency" in methods:  # no convergence delta: none shown
+        sidebar_select(at, "Attribution method").set_value("saliency").run()
+        assert not at.exception
+        assert not [m.label for m in at.metric if "δ" in m.label]
     at.sidebar.checkbox[0].uncheck().run()
     spec = printout_spec(at)
     assert spec["layout"]["xaxis"].get("showgrid") is False
@@ -362,3 +413,74 @@ def test_first_run_writes_the_demo_set(tmp_path, monkeypatch):
     assert len(at.dataframe[0].value) == 30
     assert any("python -m train" in w.value for w in at.sidebar.warning)
     assert os.listdir(tmp_path / "home" / "cache")  # prepared once
+
+
+def test_predictor_cache_is_bounded(monkeypatch):
+    """Each retrain changes the key (the checkpoints' mtime): old copies of a run leave the cache."""
+    import xand.training
+    from pages.common import get_predictor
+
+    loads: list[float] = []
+    monkeypatch.setattr(xand.training, "load_run", lambda run_dir, device="cpu": loads.append(run_dir) or object())
+    get_predictor.clear()
+    try:
+        first = get_predictor("/nowhere/run", 0.0)
+        assert get_predictor("/nowhere/run", 0.0) is first and len(loads) == 1  # cached
+        for stamp in range(1, 8):  # seven retrains of the same run
+            get_predictor("/nowhere/run", float(stamp))
+        assert len(loads) == 8
+        get_predictor("/nowhere/run", 7.0)  # the newest is still there
+        assert len(loads) == 8
+        assert get_predictor("/nowhere/run", 0.0) is not first and len(loads) == 9  # the oldest was dropped
+    finally:
+        get_predictor.clear()
+
+
+def test_filters_not_applied_yet_are_said(env, monkeypatch):
+    """While the probabilities are still being computed, Review walks the filter without its probability
+    range / disagreements, and says so instead of claiming "the current filter"; Browse says it too."""
+    import pages.common as common
+    import pages.common.views as views
+    from streamlit.testing.v1 import AppTest
+
+    pending = lambda sel, chunk=128: False  # noqa: E731 - the background job has not finished yet
+    monkeypatch.setattr(common, "ensure_probabilities", pending)
+    monkeypatch.setattr(views, "ensure_probabilities", pending)
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.query_params["record"] = "12"  # a root link with a record lands on Review
+    at.session_state["filters"] = common.Filters(prob_range=(0.5, 1.0), disagreements=True)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    captions = [c.value for c in at.caption]
+    assert any("in the current filter" in c for c in captions)
+    notes = [c for c in captions if c.startswith("Not applied yet")]
+    assert len(notes) == 1
+    assert "probability range 0.50-1.00 and disagreements filters" in notes[0]
+    assert "still being computed" in notes[0]
+    at.switch_page("pages/browse.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(c.value.startswith("Not applied yet") for c in at.caption)
+
+
+def test_app_config_paths_are_absolute(tmp_path, monkeypatch):
+    """``XAND_HOME=data`` and friends, relative to where the server was started, become absolute: the
+    training job (working directory: the project) then writes where the app lists runs."""
+    from pages.common import AppConfig
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "user"))
+    monkeypatch.setenv("XAND_HOME", "home")
+    monkeypatch.setenv("XAND_DATA_DIR", "ptbxl")
+    monkeypatch.setenv("XAND_PTBXL_PLUS", "~/plus")
+    monkeypatch.setenv("XAND_CACHE", "cache")
+    monkeypatch.setenv("XAND_DEMO_WEIGHTS", "weights")
+    monkeypatch.delenv("XAND_RUNS_DIR", raising=False)
+    here = tmp_path.resolve()
+    cfg = AppConfig()
+    assert cfg.home == here / "home" and cfg.runs_dir == here / "home" / "runs"
+    assert cfg.data_dir == here / "ptbxl" and cfg.plus_dir == here / "user" / "plus"
+    assert cfg.cache_dir == here / "cache" and cfg.demo_weights == here / "weights"
+    assert cfg.demo_dir == here / "home" / "demo"
+    monkeypatch.setenv("XAND_RUNS_DIR", "elsewhere/runs")
+    assert AppConfig().runs_dir == here / "elsewhere" / "runs"
+    assert AppConfig(home="h", data_dir="d").data_dir == here / "d"  # arguments too

@@ -154,6 +154,38 @@ def test_cache_round_trip(tmp_path):
     assert cache.get(ecg, FS, cfg) is None
 
 
+def test_cache_concurrent_writers_of_one_key(tmp_path):
+    """The page and the prefetch thread (or two sessions) may write the same key at once: every put
+    succeeds, the file is whole afterwards and no temporary file is left behind."""
+    import threading
+
+    ecg, _ = beat_train(seconds=3.0, seed=4)
+    cache = DelineationCache(tmp_path / "cache")
+    cfg = DelineationConfig()
+    fid = delineate(ecg, FS, cfg)
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def writer() -> None:
+        start.wait()
+        for _ in range(50):
+            try:
+                cache.put(ecg, FS, cfg, fid)
+            except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+                errors.append(exc)
+
+    threads = [threading.Thread(target=writer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    files = [f for f in (tmp_path / "cache").rglob("*") if f.is_file()]
+    assert [f.name for f in files] == [cache.path(cache.key(ecg, FS, cfg)).name]
+    got = cache.get(ecg, FS, cfg)
+    assert got is not None and len(got.beats) == len(fid.beats)
+
+
 # ---------------------------------------------------------------- scorer on hand-made point lists
 
 

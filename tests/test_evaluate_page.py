@@ -316,6 +316,47 @@ def test_save_keeps_the_upload_only_when_asked(env, synth_dir, app_home):
             shutil.rmtree(p)
 
 
+def test_upload_probabilities_hold_the_model_lock(env, synth_dir, monkeypatch):
+    """The upload's probabilities run the shared cached model under the explanation lock, like every other
+    model call (Grad-CAM puts hooks on that model while it explains)."""
+    import pages.common as common
+    import xand.upload
+
+    real = xand.upload.predict_upload
+    held: list[bool] = []
+
+    def spy(pred, rec):
+        held.append(common._EXPLAIN_LOCK.locked())
+        return real(pred, rec)
+
+    monkeypatch.setattr(xand.upload, "predict_upload", spy)
+    base = synth_dir / "records500" / "00000" / "00002_hr"  # a record no other test uploads: not cached
+    files = [(base.name + ext, base.with_suffix(ext).read_bytes(), "application/octet-stream")
+             for ext in (".hea", ".dat")]
+    at = run_app(page="pages/upload.py")
+    at.file_uploader(key="upl_files").set_value(files).run()
+    assert not at.exception and not at.error
+    assert held == [True]
+
+
+def test_upload_without_a_threshold_shows_no_decision(env, synth_dir, monkeypatch):
+    """A head without a decision threshold shows its probability and no decision (not "negative")."""
+    import pages.common as common
+
+    heads = _predictor(str(env)).heads
+    real = common.threshold_of
+    monkeypatch.setattr(common, "threshold_of", lambda pred, h: None if h == heads[0] else real(pred, h))
+    files = wfdb_upload(synth_dir)
+    at = run_app({"head": heads[-1]}, page="pages/upload.py")
+    at.file_uploader(key="upl_files").set_value([(n, b, "application/octet-stream") for n, b in files]).run()
+    assert not at.exception and not at.error
+    table = dataframe_with(at, "probability").set_index("head")
+    assert table.loc[heads[0], "decision"] == "—" and pd.isna(table.loc[heads[0], "threshold"])
+    for h in heads[1:]:
+        thr = table.loc[h, "threshold"]
+        assert table.loc[h, "decision"] == ("positive" if table.loc[h, "probability"] >= thr else "negative")
+
+
 def test_upload_without_a_run_shows_the_clinical_region(env, synth_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("XAND_RUNS_DIR", str(tmp_path / "empty_runs"))
     files = wfdb_upload(synth_dir)

@@ -11,8 +11,8 @@ import pytest
 from xand.constants import LEADS, lead_index
 from xand.errors import DataError
 from xand.figures import (
-    HOT_LEVELS, PRINTOUT_ROWS, attribution_intensity, compare_figure, ecg_figure, lead_drop_figure,
-    lead_importance_figure, mask_runs,
+    HOT_LEVELS, MM_PER_MV, MM_PER_S, PRINTOUT_ROWS, PrintoutStyle, attribution_intensity, compare_figure,
+    ecg_figure, lead_drop_figure, lead_importance_figure, mask_runs,
 )
 
 FS = 100.0
@@ -133,6 +133,29 @@ def test_paper_grid_is_axis_gridlines_not_shapes(record):
     big[0] *= 4  # a 4x lead I makes its row taller, not the others
     spans_big = ecg_figure(big, FS).layout.meta["row_spans_mV"]
     assert spans_big[0] > spans[0] and spans_big[1:3] == spans[1:3]
+
+
+def test_paper_aspect_ratio_is_locked(record):
+    """25 mm/s and 10 mm/mV at any page width: y is scale-anchored to x with 1 mV spanning the pixels
+    of 0.4 s, so a 0.04 s x 0.1 mV small square is square (measured in Chromium: equal px/mm on both axes
+    from 700 to 1700 px wide)."""
+    ecg, attr, mask = record
+    for grid in (True, False):
+        fig = ecg_figure(ecg, FS, attr, mask, paper_grid=grid)
+        xa, ya = fig.layout.xaxis, fig.layout.yaxis
+        assert ya.scaleanchor == "x"
+        # plotly: every y unit spans scaleratio times the pixels of an x unit
+        assert ya.scaleratio * MM_PER_S == pytest.approx(MM_PER_MV)  # px/mV = 0.4 px/s
+        assert ya.scaleratio * 0.1 / 0.04 == pytest.approx(1.0)  # small square: 0.1 mV tall = 0.04 s wide
+        # plotly drops a scale anchor on a fixed-range axis unless it constrains its domain; both axes
+        # give up domain (not range) so the sheet never shows paper beyond the record
+        assert ya.constrain == "domain" and xa.constrain == "domain"
+        assert not ya.fixedrange and not xa.fixedrange
+        assert (xa.constraintoward, ya.constraintoward) == ("left", "top")  # the CLIN/ATTR labels stay put
+    # the height is sized for the nominal scale: (mV span) x 10 mm/mV x px/mm + margins
+    fig = ecg_figure(ecg, FS, attr, mask, style=PrintoutStyle(px_per_mm=5.0))
+    y0, y1 = fig.layout.yaxis.range
+    assert fig.layout.height == pytest.approx((y1 - y0) * MM_PER_MV * 5.0 + 12 + 40, abs=1)
 
 
 def test_masks_are_merged_rectangles(record):

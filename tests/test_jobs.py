@@ -57,6 +57,42 @@ def mgr(tmp_path):
 
 # ------------------------------------------------------------------------------------------- fast
 
+def test_relative_paths_are_made_absolute(synth_dir, tmp_path, monkeypatch):
+    """The job runs with the project as its working directory: a relative ``data``, cache or runs folder
+    (e.g. ``XAND_HOME=data``) must name what it names for the caller, not a folder under the project."""
+    monkeypatch.chdir(Path(synth_dir).parent)
+    spec = TrainJobSpec(data=Path(synth_dir).name, cache_dir="cache")
+    assert spec.data == str(Path(synth_dir).resolve())
+    assert spec.cache_dir == str((Path(synth_dir).parent / "cache").resolve())
+    spec.validate()
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert TrainJobSpec(data="~/ptbxl").data == str(tmp_path.resolve() / "ptbxl")
+    (tmp_path / "linked").symlink_to(synth_dir, target_is_directory=True)  # a link keeps its name
+    assert TrainJobSpec(data=str(tmp_path / "sub" / ".." / "linked")).data == str(tmp_path / "linked")
+    monkeypatch.chdir(tmp_path)
+    mgr = JobManager("runs", lock_file="locks/train.lock")
+    assert mgr.runs_dir == tmp_path.resolve() / "runs" and mgr.jobs_dir == mgr.runs_dir / ".jobs"
+    assert mgr.lock_file == tmp_path.resolve() / "locks" / "train.lock"
+    argv = spec.argv(mgr.runs_dir)
+    for flag in ("--data", "--out", "--cache-dir"):
+        assert Path(argv[argv.index(flag) + 1]).is_absolute()
+    # a saved spec read back is unchanged
+    assert TrainJobSpec.from_dict(json.loads(json.dumps(spec.__dict__))) == spec
+
+
+def test_train_cli_default_folders_do_not_depend_on_the_working_directory(tmp_path, monkeypatch):
+    import train.__main__ as cli
+
+    root = Path(cli.__file__).resolve().parents[1]
+    monkeypatch.chdir(tmp_path)
+    parser = cli.build_parser()
+    assert parser.parse_args(["--data", "d"]).out == str(root / "data" / "runs")  # the app's runs folder
+    assert "data/runs" in parser.format_help().replace("\n", " ")
+    assert parser.parse_args(["--data", "d", "--out", "mine"]).out == "mine"  # explicit: as given
+    parser.set_defaults(**cli.PRESETS["demo"])
+    assert parser.parse_args(["--data", "d"]).out == str(root / "data" / "demo_weights")
+
+
 def test_spec_validation_and_command(synth_dir, tmp_path):
     spec = TrainJobSpec(data=str(synth_dir), heads=["MI", "CD"], model="cnn1d", epochs=3, augment=True, aux=False,
                         width=0.5, cache_dir=tmp_path)

@@ -67,8 +67,10 @@ class PrintoutStyle:
     calibration : draw a 1 mV x 0.2 s calibration pulse at the start of every row
     min_span_mV : smallest vertical span of a row of leads (mV); a row grows in 0.5 mV steps when one
         of its leads needs more, so every lead fits its row at the same 10 mm/mV gain
-    px_per_mm : nominal pixels per paper millimetre, used only to size the figure height so that the
-        squares are close to square at a typical page width
+    px_per_mm : pixels per paper millimetre the figure height is sized for. The aspect ratio is locked
+        (25 mm/s and 10 mm/mV at any width), so the sheet is drawn at this scale where the page is wide
+        enough and scaled down otherwise, leaving room below it; a wider page leaves room to its right.
+        3.3 fills Review's chart column in a 1600 px wide browser window (3.2 px/mm measured there)
     strip_mm : height of each CLIN / ATTR strip (paper millimetres)
     attr_mode : "abs" (|attribution|) or "positive" (evidence for the class only) for the colouring
     attr_quantile : intensity 1.0 is this quantile of the map (robust to a few extreme samples)
@@ -77,7 +79,7 @@ class PrintoutStyle:
     paper_grid: bool = True
     calibration: bool = True
     min_span_mV: float = 3.0
-    px_per_mm: float = 4.2
+    px_per_mm: float = 3.3
     strip_mm: float = 3.5
     attr_mode: str = "positive"
     attr_quantile: float = 99.0
@@ -179,16 +181,30 @@ class _Axes:
         return ("x", "y") if n == 1 else (f"x{n}", f"y{n}")
 
 
+#: ``yaxis.scaleratio`` of the sheet: pixels per mV / pixels per s = (10 mm/mV) / (25 mm/s) = 0.4, i.e.
+#: 1 mV spans as many pixels as 0.4 s, so a 0.04 s x 0.1 mV small square is as tall as it is wide.
+SHEET_SCALERATIO = MM_PER_MV / MM_PER_S
+
+
 def _sheet_axes(paper_grid: bool, t_lo: float, t_hi: float, y_lo: float, y_hi: float) -> tuple[dict, dict]:
     """Axes of the paper sheet: the grid is the axes' own grid lines (0.2 s / 0.5 mV major, 0.04 s /
-    0.1 mV minor), time labels every second."""
+    0.1 mV minor), time labels every second.
+
+    The aspect ratio is locked (``yaxis.scaleanchor = "x"``, ``scaleratio`` 0.4): 25 mm/s and 10 mm/mV
+    at any page width, the squares square. The sheet takes the largest size that fits the figure
+    (``constrain="domain"``: the axis with room to spare gives up part of its domain, towards the top
+    left, instead of showing more paper); zooming magnifies a region of the sheet, both axes together.
+    """
     major = np.round(np.arange(0.0, t_hi + 1e-9, 0.2), 6)
     labels = [f"{t:g}" if abs(t - round(t)) < 1e-6 else "" for t in major]
     xa = dict(range=[t_lo, t_hi], zeroline=False, showline=False, ticks="outside", ticklen=3,
               tickfont=dict(size=10, color="#555"), title=dict(text="time (s)", standoff=2, font=dict(size=11)),
-              tickmode="array", tickvals=major.tolist(), ticktext=labels, showgrid=False)
-    ya = dict(range=[y_lo, y_hi], zeroline=False, showticklabels=False, ticks="", fixedrange=True,
-              showgrid=False)
+              tickmode="array", tickvals=major.tolist(), ticktext=labels, showgrid=False,
+              constrain="domain", constraintoward="left")
+    # Not fixedrange: a locked axis pair zooms together (with a fixed y, an x zoom would be undone).
+    ya = dict(range=[y_lo, y_hi], zeroline=False, showticklabels=False, ticks="", fixedrange=False,
+              showgrid=False, scaleanchor="x", scaleratio=SHEET_SCALERATIO, constrain="domain",
+              constraintoward="top")
     if paper_grid:
         xa.update(showgrid=True, gridcolor=GRID_MAJOR, gridwidth=1,
                   minor=dict(tickmode="linear", tick0=0.0, dtick=0.04, showgrid=True, gridcolor=GRID_MINOR,
@@ -230,7 +246,8 @@ def ecg_figure(
     on its own baseline): rows I/aVR/V1/V4, II/aVL/V2/V5, III/aVF/V3/V6, each column showing its own
     2.5 s of the record, then the 10 s lead II rhythm strip. Under every row lie its CLIN and ATTR strips,
     aligned in time with the leads above them. One sheet keeps the browser quick (one set of grid lines,
-    no per-lead subplots) and zooming in time zooms every lead together.
+    no per-lead subplots) and one zoom magnifies the whole sheet; the aspect ratio is locked (see
+    ``_sheet_axes``), so a zoom box keeps the paper's proportions and the squares stay square.
 
     Parameters
     ----------

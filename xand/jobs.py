@@ -60,6 +60,12 @@ LOCK_BUSY = "another training job holds the lock"
 _RUN_NAME = r"\d{{8}}-\d{{6}}-{model}-[0-9a-f]{{8}}"  # xand.training._run_id
 
 
+def _abs(p: str | Path) -> Path:
+    """``p`` with ``~`` expanded, made absolute against the current working directory (``..`` folded,
+    symbolic links kept): what the caller meant, whatever the job's own working directory."""
+    return Path(os.path.abspath(Path(p).expanduser()))
+
+
 # ---------------------------------------------------------------------------------------------- spec
 
 @dataclass
@@ -98,10 +104,11 @@ class TrainJobSpec:
     nice: int = 10
 
     def __post_init__(self) -> None:
-        self.data = str(self.data)
+        # Absolute: the job runs with cwd = the project, not the caller's working directory.
+        self.data = str(_abs(self.data))
         self.heads = tuple(self.heads)
         if self.cache_dir is not None:
-            self.cache_dir = str(self.cache_dir)
+            self.cache_dir = str(_abs(self.cache_dir))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainJobSpec":
@@ -281,9 +288,10 @@ class JobManager:
     """
 
     def __init__(self, runs_dir: str | Path, lock_file: str | Path | None = None):
-        self.runs_dir = Path(runs_dir)
+        # Absolute: ``--out`` is read by a job whose working directory is the project, not ours.
+        self.runs_dir = _abs(runs_dir)
         self.jobs_dir = self.runs_dir / ".jobs"
-        self.lock_file = Path(lock_file) if lock_file else self.jobs_dir / "train.lock"
+        self.lock_file = _abs(lock_file) if lock_file else self.jobs_dir / "train.lock"
 
     # ---------------------------------------------------------------------------------- queries
     def jobs(self) -> list[Job]:

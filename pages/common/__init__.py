@@ -2,8 +2,8 @@
 
 Pages stay thin: they call the functions here, which call ``xand`` for all the work. Heavy objects
 (prepared arrays, trained models) are ``st.cache_resource``; tables and explanations (plain numpy /
-pandas) are ``st.cache_data``. Choices live in the URL (``?record=123&head=MI&method=ig``) so that a link
-opens exactly the same view for a colleague.
+pandas) are ``st.cache_data``. Choices live in the URL (``?data=demo&record=123&head=MI&method=ig``) so that
+a link opens exactly the same view for a colleague.
 """
 
 from __future__ import annotations
@@ -32,6 +32,12 @@ PTBXL_LABEL = "PTB-XL folder"
 
 
 # ------------------------------------------------------------------------------------ configuration
+
+def _abs(p: str | Path) -> Path:
+    """``p`` with ``~`` expanded, made absolute against the current working directory (``..`` folded;
+    symbolic links are kept, so a linked folder keeps the name it was given)."""
+    return Path(os.path.abspath(Path(p).expanduser()))
+
 
 @dataclass
 class AppConfig:
@@ -73,14 +79,18 @@ class AppConfig:
             self.torch_threads = int(env("XAND_TORCH_THREADS") or 1)
         if self.background is None:
             self.background = env("XAND_BACKGROUND", "1") not in ("0", "false", "no")
-        self.home = Path(self.home)
+        # Every path absolute (``~`` expanded, relative to the server's working directory): the training
+        # job runs with the project as its working directory and must write where the app lists runs.
+        self.home = _abs(self.home)
         if self.data_dir is None and env("XAND_DATA_DIR"):
-            self.data_dir = Path(env("XAND_DATA_DIR"))
+            self.data_dir = env("XAND_DATA_DIR")
+        self.data_dir = _abs(self.data_dir) if self.data_dir is not None else None
         if self.plus_dir is None and env("XAND_PTBXL_PLUS"):
-            self.plus_dir = Path(env("XAND_PTBXL_PLUS"))
-        self.runs_dir = Path(self.runs_dir or env("XAND_RUNS_DIR") or self.home / "runs")
-        self.demo_weights = Path(self.demo_weights or env("XAND_DEMO_WEIGHTS") or PROJECT / "data" / "demo_weights")
-        self.cache_dir = Path(self.cache_dir or env("XAND_CACHE") or self.home / "cache")
+            self.plus_dir = env("XAND_PTBXL_PLUS")
+        self.plus_dir = _abs(self.plus_dir) if self.plus_dir is not None else None
+        self.runs_dir = _abs(self.runs_dir or env("XAND_RUNS_DIR") or self.home / "runs")
+        self.demo_weights = _abs(self.demo_weights or env("XAND_DEMO_WEIGHTS") or PROJECT / "data" / "demo_weights")
+        self.cache_dir = _abs(self.cache_dir or env("XAND_CACHE") or self.home / "cache")
         if self.demo_records is None and env("XAND_DEMO_N"):
             self.demo_records = int(env("XAND_DEMO_N"))
 
@@ -166,9 +176,12 @@ def get_prepared(data_dir: str, cache_dir: str):
     return prepare(data_dir, cache_dir=cache_dir, workers=1, progress=False)
 
 
-@st.cache_resource(show_spinner=False)
+@st.cache_resource(show_spinner=False, max_entries=4)
 def get_predictor(run_dir: str, stamp: float):
-    """A trained run (all its heads), loaded once per process; ``stamp`` reloads a retrained run."""
+    """A trained run (all its heads), loaded once per process; ``stamp`` reloads a retrained run.
+
+    At most 4 loaded runs (least recently used first out): the key holds the checkpoints' mtime, so
+    without a bound every retrain of a run would keep one more copy of its models in memory."""
     from xand.training import load_run
 
     return load_run(run_dir, device="cpu")
@@ -332,6 +345,31 @@ def apply_filters(df: pd.DataFrame, f: Filters, head: str, threshold: float | No
             conf = (out[pcol] - (out[head] == POSITIVE).astype(float)).abs()
             out = out.assign(error=conf).sort_values("error", ascending=False)
     return out
+
+
+PROBABILITIES_PENDING = "the model's probabilities are still being computed"
+
+
+def unapplied_filters(f: Filters, table: pd.DataFrame, head: str, threshold: float | None,
+                      computing: bool = False) -> str | None:
+    """Why :func:`apply_filters` leaves out this filter's probability range / disagreements on ``table``
+    (None when it applies every filter that is set). ``computing``: the probabilities are on their way."""
+    dropped = []
+    pcol = f"p_{head}"
+    if tuple(f.prob_range) != (0.0, 1.0) and pcol not in table:
+        dropped.append(f"probability range {f.prob_range[0]:.2f}-{f.prob_range[1]:.2f}")
+    if f.disagreements and (pcol not in table or threshold is None):
+        dropped.append("disagreements")
+    if not dropped:
+        return None
+    if computing:
+        why = f"{PROBABILITIES_PENDING}; they apply when done"
+    elif threshold is None:
+        why = f"no trained run with a {head} head is selected"
+    else:
+        why = f"no probabilities of the {head} head"
+    what = f"the {' and '.join(dropped)} filter{'s' if len(dropped) > 1 else ''}"
+    return f"{'Not applied yet' if computing else 'Not applied'}: {what} ({why})."
 
 
 def current_filters() -> Filters:
@@ -504,12 +542,55 @@ def fmt_score(s: dict | None, pct: bool = False) -> str:
 
 # ---------------------------------------------------------------------------------- sidebar and URL
 
+DEMO_TOKEN = "demo"  # the ``data`` URL parameter of the synthetic demo set
+
+
+def dataset_token(data_dir: Path | None, is_demo: bool) -> str | None:
+    """The dataset as the URL's ``data`` parameter: ``demo``, else the folder (relative to the project
+    when inside it, so that a link survives another checkout; else absolute); None without a dataset."""
+    if is_demo:
+        return DEMO_TOKEN
+    return None if data_dir is None else _short(data_dir)
+
+
+def dataset_from_token(token: str) -> tuple[Path | None, str | None]:
+    """The PTB-XL folder a ``data`` URL parameter names (None for the demo set) and why it cannot be
+    opened here (None when it can)."""
+    if token == DEMO_TOKEN:
+        return None, None
+    p = Path(token).expanduser()
+    p = _abs(p if p.is_absolute() else PROJECT / p)
+    if not p.is_dir():
+        return p, "it is not a folder on this server"
+    db = p / "ptbxl_database.csv"
+    if not (os.access(p, os.R_OK | os.X_OK) and db.is_file() and os.access(db, os.R_OK)):
+        return p, "it is not a readable PTB-XL folder (no readable ptbxl_database.csv)"
+    return p, None
+
+
 def _init_state_from_url(runs: dict[str, Path], methods: list[str]) -> None:
-    """On the first run of a session, the URL's choices become the widgets' values."""
+    """On the first run of a session, the URL's choices become the widgets' values.
+
+    The dataset (``data``) is restored first: a record id means nothing without it. A link to a dataset
+    that cannot be opened here keeps the configured one and leaves a warning (``_link_data_problem``),
+    shown by :func:`sidebar` while that record of the other dataset is in view.
+    """
     ss = st.session_state
     if ss.get("_url_loaded"):
         return
     qp = st.query_params
+    data = qp.get("data")
+    rec = qp.get("record")
+    if data:
+        folder, problem = dataset_from_token(str(data))
+        if problem is None:
+            ss["source"] = DEMO_LABEL if folder is None else PTBXL_LABEL
+            if folder is not None:
+                ss["ptbxl_path"] = str(folder)
+        else:
+            ss["_link_data_problem"] = {
+                "data": str(data), "why": problem,
+                "record": int(rec) if rec is not None and str(rec).isdigit() else None}
     head = qp.get("head")
     if head in HEADS:
         ss["head"] = head
@@ -521,10 +602,27 @@ def _init_state_from_url(runs: dict[str, Path], methods: list[str]) -> None:
         ss["run"] = run
     if qp.get("grid") in ("0", "1"):
         ss["paper_grid"] = qp.get("grid") == "1"
-    rec = qp.get("record")
     if rec is not None and str(rec).isdigit():
         ss["record"] = int(rec)
     ss["_url_loaded"] = True
+
+
+def _link_data_warning(data_dir: Path | None, is_demo: bool) -> None:
+    """Say that a link's dataset could not be opened, while its record id is shown on another dataset."""
+    ss = st.session_state
+    prob = ss.get("_link_data_problem")
+    if not prob:
+        return
+    shown = dataset_token(data_dir, is_demo)
+    prob.setdefault("shown", shown)
+    if prob["shown"] != shown or (prob["record"] is not None and ss.get("record") != prob["record"]):
+        del ss["_link_data_problem"]  # the reviewer has moved on
+        return
+    what = "the synthetic demo set" if is_demo else f"`{data_dir}`" if data_dir else "no dataset"
+    rec = (f" Record {prob['record']} here is probably not the ECG the link was made on."
+           if prob["record"] is not None else "")
+    st.warning(f"This link was made on the dataset `{prob['data']}`, which cannot be opened here: "
+               f"{prob['why']}. Showing {what} instead.{rec}")
 
 
 def set_url(**params) -> None:
@@ -560,13 +658,14 @@ def sidebar(cfg: AppConfig) -> Selection:
         plus_path = sb.text_input("PTB-XL+ folder (optional)", key="plus_path",
                                   help="ECGdeli fiducial points for the clinical masks; without it the app "
                                        "delineates each ECG itself")
-        data_dir = Path(data_path).expanduser() if data_path else None
-        plus_dir = Path(plus_path).expanduser() if plus_path else None
+        data_dir = _abs(data_path) if data_path else None
+        plus_dir = _abs(plus_path) if plus_path else None
         if plus_dir is None and data_dir is not None and (data_dir / "fiducial_points" / "ecgdeli").is_dir():
             plus_dir = data_dir  # a folder that is its own PTB-XL+ (e.g. a synthetic set)
         is_demo = False
     else:
         data_dir, plus_dir, is_demo = cfg.demo_dir, cfg.demo_dir, True
+    _link_data_warning(data_dir, is_demo)
 
     sb.subheader("Model")
     if runs:
@@ -587,7 +686,8 @@ def sidebar(cfg: AppConfig) -> Selection:
     sb.subheader("Display")
     ss.setdefault("paper_grid", True)
     paper_grid = sb.checkbox("ECG paper grid", key="paper_grid")
-    set_url(head=head, method=method, run=run, grid=None if paper_grid else "0")
+    set_url(data=dataset_token(data_dir, is_demo), head=head, method=method, run=run,
+            grid=None if paper_grid else "0")
     return Selection(cfg, data_dir, plus_dir, is_demo, run_dir, head, method, paper_grid)
 
 
@@ -659,13 +759,19 @@ def current_record(sel: Selection, table: pd.DataFrame) -> int | None:
     return ss.get("record")
 
 
-def cohort_ids(sel: Selection, table: pd.DataFrame, predictor) -> list[int]:
-    """ecg_ids of the current Browse filter, in its order (Review walks it)."""
+def cohort_ids(sel: Selection, table: pd.DataFrame, predictor) -> tuple[list[int], str | None]:
+    """ecg_ids of the current Browse filter, in its order (Review walks it), and a note when part of the
+    filter is not applied (:func:`unapplied_filters`: its probability filters while the background
+    probabilities are still being computed, or without a model for the head)."""
     f = current_filters()
+    thr = threshold_of(predictor, sel.head)
+    computing = False
     if f.disagreements or tuple(f.prob_range) != (0.0, 1.0):
-        table = table_for(sel, with_probabilities=ensure_probabilities(sel))
-    sub = apply_filters(table, f, sel.head, threshold_of(predictor, sel.head))
-    return [int(i) for i in sub["ecg_id"]]
+        ready = ensure_probabilities(sel)
+        computing = sel.run_dir is not None and not ready
+        table = table_for(sel, with_probabilities=ready)
+    sub = apply_filters(table, f, sel.head, thr)
+    return [int(i) for i in sub["ecg_id"]], unapplied_filters(f, table, sel.head, thr, computing)
 
 
 def record_header(row: pd.Series) -> str:
@@ -682,6 +788,8 @@ def record_header(row: pd.Series) -> str:
     for c in ("device", "split"):
         if c in row and isinstance(row[c], str) and row[c]:
             parts.append(f"{c} {row[c]}")
+    if "strat_fold" in row and pd.notna(row["strat_fold"]):
+        parts.append(f"fold {int(row['strat_fold'])}")
     return " · ".join(parts)
 
 

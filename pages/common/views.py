@@ -14,7 +14,8 @@ PLOT_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "las
 
 def score_column(head: str, view: View | None, status: str | None = None) -> None:
     """Probability, decision, pure-label status (when known), Pointing Game and CAS with their chance
-    level, IG convergence delta, rank accuracy and perturbation of one explained ECG."""
+    level, the method's convergence delta (IG, GradientShap), rank accuracy and perturbation of one
+    explained ECG."""
     st.subheader(head)
     status_help = ("positive: a statement of this superclass with likelihood 100; "
                    "excluded: present only with likelihood < 100")
@@ -38,8 +39,9 @@ def score_column(head: str, view: View | None, status: str | None = None) -> Non
         st.metric("CAS", "undefined" if cas_v is None else f"{cas_v:.3f}",
                   help="Share of positive attribution inside the clinical region")
         st.caption(f"CAS {fmt_score(view.cas)}")
-        st.metric("IG convergence δ", "—" if view.delta is None else f"{view.delta:.2e}",
-                  help="sum(attribution) − (f(x) − f(baseline)), in logits; near 0 = converged")
+        shown = delta_metric(view.method, view.delta)
+        if shown is not None:
+            st.metric(shown[0], shown[1], help=shown[2])
         ra, pert = view.scores.get("rank_accuracy"), view.scores.get("perturbation")
         if ra:
             st.caption(f"Rank accuracy {fmt_score(ra)}")
@@ -50,6 +52,23 @@ def score_column(head: str, view: View | None, status: str | None = None) -> Non
         st.warning(f"Empty clinical region: {view.mask_reason}")
     if view is not None and view.note:
         st.caption(view.note)
+
+
+_COMPLETENESS = "sum(attribution) − (f(x) − f(baseline)), in logits"
+
+
+def delta_metric(method: str, delta: float | None) -> tuple[str, str, str] | None:
+    """(label, value, help) of the attribution's convergence delta as its method defines it, or None for
+    a method without one (saliency, Grad-CAM, occlusion: nothing is shown)."""
+    if method == "ig":
+        return ("IG convergence δ", "—" if delta is None else f"{delta:.2e}",
+                f"{_COMPLETENESS}; near 0 = converged")
+    if method == "gradshap":
+        return ("GradientShap mean |δ|", "—" if delta is None else f"{delta:.2e}",
+                f"Mean over GradientShap's samples of |{_COMPLETENESS}|; near 0 = converged")
+    if delta is None:
+        return None
+    return f"{method} convergence δ", f"{delta:.2e}", _COMPLETENESS
 
 
 def lead_charts(view: View | None, key: str) -> None:
