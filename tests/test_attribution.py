@@ -320,3 +320,134 @@ def test_bn_folded_gradient_model_gives_the_same_ig_and_is_cached():
     assert gradient_model(m) is not g
     m.train()
     assert gradient_model(m) is m  # BatchNorm is not a fixed affine map in training mode
+
+
+# ---------------------------------------------------------------- Grad-CAM cells on the input grid
+
+class StridedLeadwise(nn.Module):
+    """Lead-wise toy with a strided cam layer: kernel 9, stride 4, no padding, so cell j sees samples
+    4j..4j+8 and is centred on 4j + 4 (T=40: 8 cells; equal tiles would centre them on 5j + 2)."""
+
+    leadwise = True
+
+    def __init__(self, lead: int = 5):
+        super().__init__()
+        self.conv = nn.Conv1d(1, 2, 9, stride=4, bias=False)
+        tri = torch.tensor([1.0, 2, 3, 4, 5, 4, 3, 2, 1])
+        self.conv.weight.data[:] = tri  # peaked in the middle: the cell centred on an impulse wins
+        self.cam_layer = self.conv
+        w = torch.zeros(12, 2)
+        w[lead] = 1.0
+        self.fc = nn.Parameter(w)
+
+    def forward(self, x):
+        b, leads, t = x.shape
+        z = torch.relu(self.conv(x.reshape(b * leads, 1, t)))
+        return (z.mean(dim=-1).view(b, leads, -1) * self.fc).sum(dim=(1, 2))[:, None]
+
+
+def test_gradcam_of_an_impulse_peaks_on_the_impulse():
+    m = StridedLeadwise(lead=5).eval()
+    x = torch.zeros(1, 12, T)
+    x[0, 5, 24] = 1.0  # the centre of cell 5 (4*5 + 4); equal tiles would draw cell 5 at sample 27
+    a = attribute(m, x, 0, "gradcam")
+    assert a.params["layer_length"] == 8 and a.params["cell_stride"] == 4.0 and a.params["cell_offset"] == 4.0
+    assert int(np.argmax(a.map[5])) == 24
+    assert np.all(np.delete(a.map, 5, axis=0) == 0)
+
+
+class _OneCellCam:
+    """Stand-in for captum's LayerGradCam: a CAM that is 1 on cell ``J`` of the real cam layer, 0 elsewhere."""
+
+    J = 0
+
+    def __init__(self, model, layer):
+        self.model, self.layer = model, layer
+
+    def attribute(self, x, target=0, relu_attributions=True):
+        out = []
+        h = self.layer.register_forward_hook(lambda mod, i, o: out.append(o))
+        with torch.no_grad():
+            self.model(x)
+        h.remove()
+        cam = torch.zeros(out[0].shape[0], 1, out[0].shape[-1])
+        cam[..., self.J] = 1.0
+        return cam
+
+
+@pytest.mark.parametrize("name, stride, offset", [
+    # receptive-field centres worked out by hand from the layers (kernel k, padding k // 2 keeps a cell's
+    # centre; a stride-s conv maps centre c to s*c; a 2-wide max-pool maps it to 2c + 0.5)
+    ("leadwise", 64, 1.0),  # conv/2, pool/2, stages /1 /2 /2 /4: 2 * (2 * 16j + 0.5) = 64j + 1
+    ("resnet1d", 16, 1.0),  # conv/2, pool/2, stages /1 /2 /2: 2 * (2 * 4j + 0.5) = 16j + 1
+    ("cnn1d", 8, 3.5),  # three (conv, pool/2): ((2j + .5) * 2 + .5) * 2 + .5 = 8j + 3.5
+])
+def test_gradcam_cells_land_on_their_receptive_field_centres(monkeypatch, name, stride, offset):
+    import captum.attr
+
+    from xand.models import create_model
+
+    torch.manual_seed(0)
+    m = create_model(name, width=0.25, aux=False).eval()
+    x = torch.randn(1, 12, 1000)
+    monkeypatch.setattr(captum.attr, "LayerGradCam", _OneCellCam)
+    n = attribute(m, x, 0, "gradcam").params["layer_length"]
+    for j in (1, n // 3, n - 2):
+        monkeypatch.setattr(_OneCellCam, "J", j)
+        a = attribute(m, x, 0, "gradcam")
+        row = a.map[0].astype(np.float64)
+        centre = stride * j + offset
+        assert abs(int(np.argmax(row)) - centre) <= 0.5, (name, j)
+        assert abs((row * np.arange(1000)).sum() / row.sum() - centre) < 1e-3, (name, j)  # symmetric tent
+        assert a.params["cell_stride"] == stride and a.params["cell_offset"] == offset
+
+
+def test_cam_cell_centres_are_cached_per_architecture():
+    from xand import attribution
+    from xand.models import create_model
+
+    a, b = create_model("cnn1d", width=0.25, aux=False), create_model("cnn1d", width=0.25, aux=False)
+    first = attribution.cam_cell_centres(a, 500)
+    assert attribution.cam_cell_centres(b, 500) is first  # another instance, same layers: no re-measure
+    assert len(attribution.cam_cell_centres(a, 1000)[0]) == 125
+
+
+# ------------------------------------------------------------------------- eval mode, seeding
+
+def test_attribute_and_lead_drop_run_a_training_mode_model_in_eval_mode_and_restore_it():
+    m = _leadwise_with_bn_stats()
+    x = torch.randn(1, 12, 200, generator=torch.Generator().manual_seed(1))
+    ref_ig = attribute(m, x, 0, "ig", n_steps=8)
+    ref_drop = lead_drop(m, x, 0)
+    m.train()
+    m.classifier.eval()  # a submodule in its own mode stays so
+    ig = attribute(m, x, 0, "ig", n_steps=8)
+    np.testing.assert_allclose(ig.map, ref_ig.map, rtol=1e-5, atol=1e-7)  # BatchNorm on running stats
+    assert ig.delta == pytest.approx(ref_ig.delta, abs=1e-6)
+    np.testing.assert_allclose(attribute(m, x, 0, "saliency").map, attribute(m.eval(), x, 0, "saliency").map)
+    m.train()
+    m.classifier.eval()
+    np.testing.assert_allclose(lead_drop(m, x, 0), ref_drop, rtol=1e-6, atol=1e-9)
+    assert m.training and m.stem.training and not m.classifier.training
+    assert not any(mod.training for mod in m.classifier.modules())
+
+
+def test_gradshap_on_cpu_does_not_reseed_cuda_generators(monkeypatch):
+    calls = []
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", lambda seed: calls.append(seed))
+    monkeypatch.setattr(torch.cuda, "manual_seed", lambda seed: calls.append(seed))
+    attribute(Linear().eval(), _x(), 0, "gradshap", n_samples=4, seed=7)
+    assert calls == []  # torch.manual_seed would re-seed every CUDA generator, never restored
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_gradshap_on_cuda_is_seeded_and_leaves_the_cuda_generator_alone():
+    m, x = LeadwiseStandIn().eval().cuda(), _x(3).cuda()
+    torch.cuda.manual_seed(123)
+    state = torch.cuda.get_rng_state()
+    a = attribute(m, x, 0, "gradshap", n_samples=8, seed=5)
+    assert torch.equal(torch.cuda.get_rng_state(), state)
+    b = attribute(m, x, 0, "gradshap", n_samples=8, seed=5)
+    np.testing.assert_array_equal(a.map, b.map)
+    c = attribute(m, x, 0, "gradshap", n_samples=8, seed=6)
+    assert not np.array_equal(a.map, c.map)

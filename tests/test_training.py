@@ -336,3 +336,157 @@ def test_an_epoch_with_validation_auc_outranks_loss_selected_ones():
     assert not training._improves({"val_auc": None, "val_loss": 0.01}, best)
     assert not training._improves({"val_auc": 0.79, "val_loss": 0.01}, best)
     assert training._improves({"val_auc": 0.81, "val_loss": 0.9}, best)
+
+
+# ------------------------------------------------------------------- devices: resume, bce, inference
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def _interrupted_run(prepared, cfg, out: Path) -> Path:
+    """A run stopped right after its first epoch (last.pt written, no summary), as after a kill."""
+    def stop(unit, rec):
+        raise _Interrupt
+
+    with pytest.raises(_Interrupt):
+        train(prepared, cfg, out, progress=stop)
+    (run,) = [p.parent.parent for p in out.glob("*/*/last.pt")]
+    assert not (run / "summary.json").exists()
+    return run
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_rng_states_from_a_checkpoint_loaded_on_any_device_restore(tmp_path, device):
+    # last.pt loaded with map_location=<training device> puts the RNG ByteTensors there; torch.set_rng_state,
+    # Generator.set_state and torch.cuda.set_rng_state only take CPU ByteTensors
+    dev = torch.device(device)
+    gen = torch.Generator().manual_seed(3)
+    atomic_save({"rng": training._rng_state(gen, dev)}, tmp_path / "last.pt")
+    expect = (torch.rand(3), torch.randperm(10, generator=gen), np.random.rand())
+    ck = torch.load(tmp_path / "last.pt", map_location=dev, weights_only=False)
+    moved = {k: v.to(dev) if isinstance(v, torch.Tensor) else v for k, v in ck["rng"].items()}
+    gen2 = torch.Generator()
+    training._set_rng_state(moved, gen2, dev)
+    got = (torch.rand(3), torch.randperm(10, generator=gen2), np.random.rand())
+    torch.testing.assert_close(got[0], expect[0])
+    assert torch.equal(got[1], expect[1]) and got[2] == expect[2]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_resume_from_last_checkpoint_on_each_device(fake_prepared, tmp_path, monkeypatch, device):
+    cfg = tiny_cfg(epochs=2, device=device)
+    run = _interrupted_run(fake_prepared, cfg, tmp_path / "runs")
+    loads = []
+    real_load = torch.load
+
+    def spy(f, *a, **kw):
+        loads.append((Path(f).name, kw.get("map_location")))
+        return real_load(f, *a, **kw)
+
+    monkeypatch.setattr(torch, "load", spy)
+    train(fake_prepared, resume=run)
+    # the checkpoint is read onto the CPU whatever the training device (load_state_dict moves the tensors)
+    assert ("last.pt", "cpu") in loads
+    lines = [json.loads(line) for line in (run / "MI" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in lines] == [0, 1] and (run / "summary.json").is_file()
+
+
+def test_bce_loss_follows_the_logits_device():
+    # pos_weight lives on the training device; the validation loss sees CPU logits. "meta" stands in for
+    # "another device" on a machine without a GPU.
+    cfg = tiny_cfg(loss="bce")
+    loss_fn = training.LOSSES["bce"](cfg, torch.tensor([3.0]))
+    logits, y = torch.randn(5, 1, device="meta"), torch.ones(5, 1, device="meta")
+    assert loss_fn(logits, y).device.type == "meta"
+    assert focal_loss(logits, y, pos_weight=torch.tensor([3.0])).device.type == "meta"
+    lc, yc = torch.tensor([[0.3], [-1.0]]), torch.tensor([[1.0], [0.0]])
+    ref = F.binary_cross_entropy_with_logits(lc, yc, pos_weight=torch.tensor([3.0]))
+    assert float(loss_fn(lc, yc)) == pytest.approx(float(ref))
+
+
+def test_bce_training_end_to_end_on_the_synthetic_set(synth_dir, tmp_path):
+    from xand.prepare import prepare
+
+    prepared = prepare(synth_dir, cache_dir=tmp_path / "cache", progress=False)
+    cfg = TrainConfig(model="cnn1d", model_kwargs={"width": 0.25}, heads=("CD",), epochs=2, loss="bce",
+                      bootstrap=50, num_threads=1, patience=0, device="cpu")
+    run = train(prepared, cfg, tmp_path / "runs")
+    recs = [json.loads(line) for line in (run / "CD" / "metrics.jsonl").read_text().splitlines()]
+    assert len(recs) == 2 and all(np.isfinite(r["val_loss"]) and np.isfinite(r["train_loss"]) for r in recs)
+    assert json.loads((run / "summary.json").read_text())["heads"]["CD"]["best_epoch"] >= 0
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_bce_training_on_cuda_validates(fake_prepared, tmp_path):
+    run = train(fake_prepared, tiny_cfg(loss="bce", epochs=1, device="cuda"), tmp_path / "runs")
+    rec = json.loads((run / "MI" / "metrics.jsonl").read_text().splitlines()[0])
+    assert np.isfinite(rec["val_loss"])
+
+
+def _hand_made_run(root: Path, pcfg) -> Path:
+    """A run folder for ``Predictor`` without training: config.json + one head's best.pt."""
+    import dataclasses
+
+    from xand.models import create_model
+
+    torch.manual_seed(0)
+    kwargs = {"width": 0.125, "hidden": 16, "aux": False}
+    model = create_model("leadwise", **kwargs)
+    (root / "MI").mkdir(parents=True)
+    cfg = tiny_cfg()
+    (root / "config.json").write_text(json.dumps({
+        "run_id": root.name, "train": dataclasses.asdict(cfg), "preprocess": dataclasses.asdict(pcfg),
+        "model": {"name": "leadwise", "kwargs": kwargs, "multilabel": False, "leadwise": True},
+        "data": {"fs": 100, "n_samples": 1000, "fingerprint": "hand"}}))
+    torch.save({"model_name": "leadwise", "model_kwargs": kwargs, "state_dict": model.state_dict(),
+                "out_index": {"MI": 0}}, root / "MI" / "best.pt")
+    return root
+
+
+def test_short_record_is_normalised_on_its_real_samples_then_padded(tmp_path):
+    from xand.preprocess import PreprocessConfig, filter_ecg, normalize
+
+    pcfg = PreprocessConfig(bandpass=(0.5, 40.0))
+    pred = load_run(_hand_made_run(tmp_path / "run", pcfg))
+    rng = np.random.default_rng(0)
+    ecg7 = (np.sin(2 * np.pi * 1.2 * np.arange(700) / 100)[None] * rng.uniform(0.5, 2, (12, 1))
+            + 0.3 + 0.05 * rng.normal(size=(12, 700))).astype(np.float32)  # 7 s, with a DC offset
+    x = pred.prepare_input(ecg7, fs=100)[0].numpy()
+    assert x.shape == (12, 1000)
+    alone = normalize(filter_ecg(ecg7, 100, pcfg)[None].astype(np.float32), pcfg)[0]
+    np.testing.assert_allclose(x[:, :700], alone, rtol=1e-4, atol=1e-5)
+    assert np.all(x[:, 700:] == 0.0)  # padding: 0 in normalised units (each lead's mean)
+    np.testing.assert_allclose(x[:, :700].std(axis=1), 1.0, rtol=1e-4)  # z-scored like a full record
+    # a full-length record is unchanged by the padding rule
+    ecg10 = np.tile(ecg7, (1, 2))[:, :1000]
+    full = normalize(filter_ecg(ecg10, 100, pcfg)[None].astype(np.float32), pcfg)[0]
+    np.testing.assert_allclose(pred.prepare_input(ecg10, fs=100)[0].numpy(), full, rtol=1e-4, atol=1e-5)
+
+
+def test_cli_resume_uses_the_runs_own_preprocessing(synth_dir, tmp_path, capsys):
+    from train.__main__ import main as train_main
+    from xand.prepare import prepare
+    from xand.preprocess import PreprocessConfig
+
+    cache = tmp_path / "cache"
+    pcfg = PreprocessConfig(bandpass=(0.5, 40.0), baseline_removal=True)
+    prepared = prepare(synth_dir, cache_dir=cache, cfg=pcfg, progress=False)
+    run = _interrupted_run(prepared, TrainConfig(model="cnn1d", model_kwargs={"width": 0.25}, heads=("CD",),
+                                                 epochs=2, bootstrap=50, num_threads=1, patience=0,
+                                                 device="cpu"), tmp_path / "runs")
+    # no --bandpass / --baseline-removal repeated: the run's config.json supplies them
+    rc = train_main(["--data", str(synth_dir), "--resume", str(run), "--cache-dir", str(cache),
+                     "--no-progress", "--out", str(tmp_path / "unused")])
+    assert rc == 0, capsys.readouterr().err
+    assert (run / "summary.json").is_file()
+    lines = (run / "CD" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [0, 1]
+    # contradicting flags are ignored with a note, not a fingerprint error
+    capsys.readouterr()
+    rc = train_main(["--data", str(synth_dir), "--resume", str(run), "--cache-dir", str(cache),
+                     "--no-progress", "--bandpass", "1", "30", "--out", str(tmp_path / "unused")])
+    assert rc == 0 and "ignoring bandpass" in capsys.readouterr().err

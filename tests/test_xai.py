@@ -231,6 +231,68 @@ def test_xai_batch_on_synthetic_set_with_stand_in_run(tmp_path, monkeypatch):
     assert ((df["chance_mean"] > 0) & (df["chance_mean"] < 1)).all()
 
 
+def test_xai_batch_skips_a_record_that_fails_with_any_error_and_keeps_the_rest(tmp_path, monkeypatch):
+    """A RuntimeError / IndexError from torch or the delineator on one record is that record skipped
+    (type and message recorded, counted), never the whole batch lost."""
+    import xand.xai as xai
+
+    data = _tiny_synth(tmp_path)
+    pred = StandInPredictor({h: WeightModel(np.random.default_rng(i).normal(size=(12, T)))
+                             for i, h in enumerate(("MI", "CD"))})
+    fake = types.ModuleType("xand.training")
+    fake.load_run = lambda run_dir, device="cpu": pred
+    monkeypatch.setitem(sys.modules, "xand.training", fake)
+    first = xai.xai_batch(tmp_path / "run0", data, split="train", progress=False, compare_method=None,
+                          max_per_head=3, out_dir=tmp_path / "ok")
+    ids = sorted(set(pd_read(tmp_path / "ok" / "train_ig_records.csv")["ecg_id"]))
+    assert len(ids) >= 3 and (first["n_skipped"] == 0).all()
+    bad_load, bad_explain = ids[0], ids[1]
+    real_load, real_explain = xai._load_record, xai.explain_ecg
+
+    def load(ds, ecg_id, fs_work):
+        if ecg_id == bad_load:
+            raise IndexError("index 7 is out of bounds for axis 0 with size 7")
+        return real_load(ds, ecg_id, fs_work)
+
+    def explain(*a, seed=0, **kw):
+        if seed == bad_explain:  # xai_batch seeds each record with seed + ecg_id (seed 0 here)
+            raise RuntimeError("CUDA error: an illegal memory access was encountered")
+        return real_explain(*a, seed=seed, **kw)
+
+    monkeypatch.setattr(xai, "_load_record", load)
+    monkeypatch.setattr(xai, "explain_ecg", explain)
+    df = xai.xai_batch(tmp_path / "run1", data, split="train", progress=False, compare_method=None,
+                       max_per_head=3, out_dir=tmp_path / "bad")
+    recs = pd_read(tmp_path / "bad" / "train_ig_records.csv")
+    skipped = recs[recs["status"] == "skipped"]
+    assert set(skipped["ecg_id"]) == {bad_load, bad_explain}
+    errors = set(skipped["error"])
+    assert "IndexError: index 7 is out of bounds for axis 0 with size 7" in errors
+    assert "RuntimeError: CUDA error: an illegal memory access was encountered" in errors
+    assert set(recs.loc[recs["status"] == "ok", "ecg_id"]) == set(ids) - {bad_load, bad_explain}
+    assert int(df["n_skipped"].sum()) == len(skipped)
+    assert (df["n"] + df["n_skipped"] == first["n"]).all()
+    reasons = {k for r in df["skipped_reasons"] for k in json.loads(r)}
+    assert any(k.startswith("IndexError") for k in reasons) and any(k.startswith("RuntimeError") for k in reasons)
+
+
+def test_xai_batch_rejects_a_bad_method_up_front(tmp_path):
+    from xand.xai import xai_batch
+
+    with pytest.raises(UnknownNameError, match="nope"):
+        xai_batch(tmp_path / "run", tmp_path / "data", method="nope", progress=False)
+    with pytest.raises(UnknownNameError, match="gradshap_"):
+        xai_batch(tmp_path / "run", tmp_path / "data", compare_method="gradshap_", progress=False)
+    with pytest.raises(UnknownNameError, match="n_stepz"):
+        xai_batch(tmp_path / "run", tmp_path / "data", method="ig", n_stepz=3, progress=False)
+
+
+def pd_read(path):
+    import pandas as pd
+
+    return pd.read_csv(path)
+
+
 DEMO_WEIGHTS = Path(__file__).resolve().parents[1] / "data" / "demo_weights"
 
 

@@ -1,10 +1,14 @@
-"""``python -m train --data DATASET --heads MI STTC CD HYP --model leadwise --epochs N --out runs/``.
+"""``python -m train --data DATASET --heads MI STTC CD HYP --model leadwise --epochs N --out data/runs``.
 
 Prepares the dataset (cached; a no-op when unchanged), trains one binary model per head (or the multi-label
 baseline) with a progress bar, and prints a JSON summary at the end. ``--models A B C`` trains several
 registered models on the same data in turn (one run folder each) and prints them side by side.
-``--resume RUN`` continues an interrupted run from its ``last.pt`` files. ``--preset demo`` trains the
-committed demo heads (``data/demo_weights``) on the synthetic demo set; explicit options still override it.
+``--resume RUN`` continues an interrupted run from its ``last.pt`` files, with the run's own
+preprocessing (its ``config.json``; ``--bandpass`` / ``--baseline-removal`` need not be repeated).
+``--preset demo`` trains the committed demo heads (``data/demo_weights``) on the synthetic demo set;
+explicit options still override it.
+Without ``--out``, runs go to ``data/runs`` of the repository (where the app lists them by default), whatever
+the working directory; an explicit ``--out`` is relative to the working directory as usual.
 """
 
 from __future__ import annotations
@@ -14,11 +18,17 @@ import json
 import sys
 from pathlib import Path
 
+#: the repository root: default output folders are inside it whatever the working directory
+REPO = Path(__file__).resolve().parents[1]
+#: where runs go without ``--out``: the app's default runs folder (``XAND_HOME/runs``, ``data/runs``)
+DEFAULT_OUT = REPO / "data" / "runs"
+
 #: named option sets (argparse defaults; explicit flags override them)
 PRESETS: dict[str, dict] = {
     # The app's committed demo heads: the default lead-wise model at half width (a quarter of the
     # parameters: 0.64M per head, 3.3 MB) so they stay small in git and explain fast on a 2-core CPU.
-    "demo": {"model": "leadwise", "width": 0.5, "epochs": 4, "out": "data/demo_weights", "weights_only": True},
+    "demo": {"model": "leadwise", "width": 0.5, "epochs": 4, "out": str(REPO / "data" / "demo_weights"),
+             "weights_only": True},
 }
 
 
@@ -32,7 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="leadwise", help="registered model (see xand.models.list_models)")
     p.add_argument("--models", nargs="+", default=None, help="train several models in turn (overrides --model)")
     p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--out", default="runs", help="parent folder of run folders")
+    p.add_argument("--out", default=str(DEFAULT_OUT),
+                   help="parent folder of run folders (default: %(default)s, the repository's data/runs, "
+                        "where the app lists runs unless XAND_RUNS_DIR / XAND_HOME point elsewhere)")
     p.add_argument("--resume", default=None, metavar="RUN", help="continue this run folder")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     p.add_argument("--amp", default="auto", choices=["auto", "off", "fp16", "bf16"], help="mixed precision")
@@ -80,6 +92,32 @@ def _model_kwargs(args: argparse.Namespace) -> dict:
     return kw
 
 
+def _resume_preprocess(args: argparse.Namespace):
+    """The preprocessing a run was trained with (its ``config.json``), so ``--resume RUN`` prepares the
+    same data without repeating ``--bandpass`` / ``--baseline-removal``; explicit flags that disagree
+    with the run are ignored with a note (resuming on other data would fail the fingerprint check)."""
+    from xand.errors import DataError
+    from xand.preprocess import PreprocessConfig
+
+    cfg_path = Path(args.resume) / "config.json"
+    try:
+        saved = json.loads(cfg_path.read_text())["preprocess"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise DataError(cfg_path, "run to resume has no readable config.json with a preprocess section",
+                        "a run folder written by train()") from None
+    pcfg = PreprocessConfig.from_dict(saved)
+    asked = {}
+    if args.bandpass is not None:
+        asked["bandpass"] = tuple(float(v) for v in args.bandpass)
+    if args.baseline_removal:
+        asked["baseline_removal"] = True
+    ignored = {k: v for k, v in asked.items() if v != getattr(pcfg, k)}
+    if ignored:
+        print(f"note: --resume uses the run's own preprocessing {pcfg.prepare_options()}; ignoring "
+              + ", ".join(f"{k}={v}" for k, v in ignored.items()), file=sys.stderr)
+    return pcfg
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -92,8 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     from xand.training import TrainConfig, train
 
     try:
-        pcfg = PreprocessConfig(bandpass=tuple(args.bandpass) if args.bandpass else None,
-                                baseline_removal=args.baseline_removal)
+        if args.resume:
+            pcfg = _resume_preprocess(args)
+        else:
+            pcfg = PreprocessConfig(bandpass=tuple(args.bandpass) if args.bandpass else None,
+                                    baseline_removal=args.baseline_removal)
         prepared = prepare(args.data, cache_dir=args.cache_dir, cfg=pcfg, progress=not args.no_progress)
         results = {}
         if args.resume:

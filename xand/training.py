@@ -148,7 +148,9 @@ def focal_loss(logits: Tensor, targets: Tensor, gamma: float = 2.0, alpha: float
     ----------
     logits, targets : same shape, targets in [0, 1]
     """
-    targets = targets.to(logits.dtype)
+    targets = targets.to(device=logits.device, dtype=logits.dtype)
+    if pos_weight is not None:
+        pos_weight = pos_weight.to(logits.device)
     bce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none", pos_weight=pos_weight)
     if gamma:
         p = torch.sigmoid(logits)
@@ -168,10 +170,22 @@ def _focal(cfg: TrainConfig, pos_weight: Tensor) -> Callable[[Tensor, Tensor], T
 
 
 def _weighted_bce(cfg: TrainConfig, pos_weight: Tensor) -> Callable[[Tensor, Tensor], Tensor]:
-    return lambda logits, y: F.binary_cross_entropy_with_logits(logits, y.to(logits.dtype), pos_weight=pos_weight)
+    # pos_weight lives on the training device, but the validation loss is computed on the CPU logits of
+    # ``predict_logits``: follow the logits' device (a no-op in the training loop)
+    on_device: dict[torch.device, Tensor] = {pos_weight.device: pos_weight}
+
+    def loss(logits: Tensor, y: Tensor) -> Tensor:
+        pw = on_device.get(logits.device)
+        if pw is None:
+            pw = on_device[logits.device] = pos_weight.to(logits.device)
+        return F.binary_cross_entropy_with_logits(logits, y.to(device=logits.device, dtype=logits.dtype),
+                                                  pos_weight=pw)
+
+    return loss
 
 
-#: loss name -> factory(cfg, pos_weight (n_outputs,)) -> loss(logits, targets)
+#: loss name -> factory(cfg, pos_weight (n_outputs,)) -> loss(logits, targets); the loss must work on logits
+#: of any device (training: the training device; validation: the CPU logits of ``predict_logits``)
 LOSSES: dict[str, Callable[[TrainConfig, Tensor], Callable[[Tensor, Tensor], Tensor]]] = {
     "focal": _focal,
     "bce": _weighted_bce,
@@ -444,13 +458,20 @@ def _rng_state(gen: torch.Generator, device: torch.device) -> dict[str, Any]:
     return state
 
 
+def _cpu_bytes(t: Tensor) -> Tensor:
+    """An RNG state as the CPU ByteTensor the ``set_rng_state`` functions require, wherever it was loaded."""
+    return torch.as_tensor(t).detach().to(device="cpu", dtype=torch.uint8)
+
+
 def _set_rng_state(state: dict[str, Any], gen: torch.Generator, device: torch.device) -> None:
-    torch.set_rng_state(state["torch"])
+    # torch.set_rng_state, Generator.set_state and torch.cuda.set_rng_state all take CPU ByteTensors (a
+    # checkpoint loaded with map_location="cuda" would put them on the GPU): always move them back
+    torch.set_rng_state(_cpu_bytes(state["torch"]))
     np.random.set_state(state["numpy"])
     random.setstate(state["python"])
-    gen.set_state(state["batch_order"])
+    gen.set_state(_cpu_bytes(state["batch_order"]))
     if device.type == "cuda" and "cuda" in state:
-        torch.cuda.set_rng_state(state["cuda"], device)
+        torch.cuda.set_rng_state(_cpu_bytes(state["cuda"]), device)
 
 
 def _seed_all(seed: int) -> None:
@@ -618,7 +639,9 @@ def _train_unit(ctx: _Context, unit: _Unit, config: dict[str, Any]) -> dict[str,
     start_epoch, elapsed0 = 0, 0.0
     last_path, best_path = udir / "last.pt", udir / "best.pt"
     if last_path.is_file():
-        ck = torch.load(last_path, map_location=device, weights_only=False)
+        # loaded on the CPU: load_state_dict copies model / optimiser tensors to the device, and the RNG
+        # states must stay CPU ByteTensors (torch.set_rng_state & co. reject CUDA tensors)
+        ck = torch.load(last_path, map_location="cpu", weights_only=False)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         sched.load_state_dict(ck["scheduler"])
@@ -885,8 +908,11 @@ class Predictor:
     def prepare_batch(self, ecg: np.ndarray, fs: float) -> Tensor:
         """``ecg (N, 12, T) mV`` at ``fs`` Hz -> normalised ``(N, 12, n_samples)`` tensor on the device.
 
-        Resampled to the training rate, filtered with the training filters, cut (first ``n_samples``) or
-        zero-padded to the training length, then normalised exactly as in training.
+        Resampled to the training rate, filtered with the training filters, cut to the first ``n_samples``,
+        normalised exactly as in training, and, when shorter than the training length (e.g. a CinC record
+        under 10 s), padded at the end with zeros **in normalised units** (each lead's mean after the
+        per-lead z-score: a flat isoelectric line). The normalisation statistics come from the real
+        samples only, so a short record is scaled as if it were alone, not diluted by padding.
         """
         x = np.asarray(ecg, dtype=np.float32)
         if x.ndim != 3 or x.shape[1] != N_LEADS:
@@ -896,12 +922,11 @@ class Predictor:
         if float(fs) != float(self.fs):
             x = resample(x, float(fs), float(self.fs))
         x = np.stack([filter_ecg(r, self.fs, self.preprocess_cfg) for r in x]) if len(x) else x
-        t = x.shape[-1]
-        if t >= self.n_samples:
-            x = x[..., :self.n_samples]
-        else:
-            x = np.concatenate([x, np.zeros((*x.shape[:-1], self.n_samples - t), np.float32)], axis=-1)
-        return normalize(torch.from_numpy(np.ascontiguousarray(x)), self.preprocess_cfg).to(self.device)
+        x = np.ascontiguousarray(x[..., :self.n_samples])
+        z = normalize(torch.from_numpy(x), self.preprocess_cfg)
+        if z.shape[-1] < self.n_samples:  # pad after normalising: the padding must not enter the statistics
+            z = torch.nn.functional.pad(z, (0, self.n_samples - z.shape[-1]), value=0.0)
+        return z.to(self.device)
 
     def prepare_input(self, ecg: np.ndarray, fs: float) -> Tensor:
         """``ecg (12, T) mV`` at ``fs`` Hz -> normalised ``(1, 12, n_samples)`` model input."""

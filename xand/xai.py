@@ -22,7 +22,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from xand.attribution import Attribution, attribute, lead_drop, lead_importance, lead_importance_reason
+from xand.attribution import (Attribution, attribute, eval_mode, lead_drop, lead_importance,
+                              lead_importance_reason)
 from xand.constants import HEADS, LEADS, N_LEADS, NEGATIVE, POSITIVE
 from xand.errors import DataError, UnknownNameError
 from xand.fiducials import Fiducials
@@ -99,7 +100,7 @@ def _predict_fn(model: Any, target: int, device: Any) -> Callable[[np.ndarray], 
     import torch
 
     def predict(batch: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
+        with torch.no_grad(), eval_mode(model):
             logits = model(torch.as_tensor(np.asarray(batch, dtype=np.float32), device=device))
             return torch.sigmoid(logits[:, target]).double().cpu().numpy()
 
@@ -157,7 +158,7 @@ def explain_ecg(predictor: Any, ecg: np.ndarray, fs: float, head: str, method: s
     x = predictor.prepare_input(ecg, fs).to(device)
     t_work = int(x.shape[-1])
     fs_work = float(predictor.preprocess_cfg.fs)
-    with torch.no_grad():
+    with torch.no_grad(), eval_mode(model):  # a training-mode model would use batch statistics / dropout
         prob = float(torch.sigmoid(model(x)[0, target]))
     attr = attribute(model, x, target, method, **method_kw)
 
@@ -347,6 +348,33 @@ def _record_row(ecg_id: int, head: str, ex: Explanation) -> dict[str, Any]:
     return row
 
 
+def _check_methods(method: str, compare_method: str | None, method_kw: dict[str, Any]) -> None:
+    """Unknown method names or parameters raise here, before the batch: the per-record error handling of
+    ``xai_batch`` would otherwise turn one configuration mistake into every record skipped."""
+    import inspect
+
+    from xand.attribution import ATTRIBUTION_METHODS
+
+    for name in (method, compare_method):
+        if name is not None and name not in ATTRIBUTION_METHODS:
+            raise UnknownNameError("attribution method", name, list(ATTRIBUTION_METHODS))
+    # the parameters after (model, x, target)
+    params = list(inspect.signature(ATTRIBUTION_METHODS[method]).parameters.values())[3:]
+    if not any(p.kind is p.VAR_KEYWORD for p in params):
+        valid = [p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        bad = sorted(set(method_kw) - set(valid))
+        if bad:
+            raise UnknownNameError(f"parameter of attribution method {method!r}", bad[0], valid)
+
+
+def _skip_reason(exc: BaseException) -> str:
+    """The ``error`` of a skipped record: the project's own errors by their message (they already say what
+    was wrong and what was expected), anything else as ``Type: message`` so the cause stays visible."""
+    if isinstance(exc, DataError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
 def xai_batch(run_dir: str | Path, data_dir: str | Path, split: str = "test", method: str = "ig",
               heads: list[str] | tuple[str, ...] | None = None, fiducial_source: str = "auto",
               progress: bool = True, compare_method: str | None = "gradshap", max_per_head: int | None = None,
@@ -379,7 +407,11 @@ def xai_batch(run_dir: str | Path, data_dir: str | Path, split: str = "test", me
     -------
     One row per head: n, per score ``*_n, *_mean, *_sd, *_ci_low, *_ci_high, *_undefined`` with reasons,
     ``chance_mean``; ``df.attrs`` holds the per-record table path, throughput and the configuration.
-    A bad record is reported, counted and skipped, never a crash.
+    A bad record is reported, counted and skipped, never a crash: any exception while loading, delineating
+    or explaining one record (``DataError``, ``OSError``, but also e.g. a ``RuntimeError`` from torch or
+    an ``IndexError`` from the delineator) gives that record ``status="skipped"`` with the error type and
+    message in ``error`` (counted in ``n_skipped`` / ``skipped_reasons``) and the batch goes on.
+    ``KeyboardInterrupt`` still stops it.
     """
     import pandas as pd
     from tqdm.auto import tqdm
@@ -387,6 +419,7 @@ def xai_batch(run_dir: str | Path, data_dir: str | Path, split: str = "test", me
     from xand.data import PTBXL
     from xand.training import load_run
 
+    _check_methods(method, compare_method, method_kw)  # a configuration error fails once, up front
     predictor = load_run(run_dir)
     heads = list(heads or predictor.heads)
     for h in heads:
@@ -418,15 +451,16 @@ def xai_batch(run_dir: str | Path, data_dir: str | Path, split: str = "test", me
         try:
             ecg, ecg_hi, fs_hi = _load_record(ds, ecg_id, fs_work)
             fid = get_fid(ecg_id, ecg_hi, fs_hi, fs_work, ecg.shape[-1])
-        except (DataError, OSError, ValueError) as exc:
-            rows += [{"ecg_id": ecg_id, "head": h, "status": "skipped", "error": str(exc)} for h in want]
+        except Exception as exc:  # noqa: BLE001 - one bad record is reported and skipped, never the batch
+            rows += [{"ecg_id": ecg_id, "head": h, "status": "skipped", "error": _skip_reason(exc)}
+                     for h in want]
             continue
         for h in want:
             try:
                 ex = explain_ecg(predictor, ecg, fs_work, h, method, fid, compare_method=compare_method,
                                  seed=seed + ecg_id, **method_kw)
-            except (DataError, ValueError) as exc:
-                rows.append({"ecg_id": ecg_id, "head": h, "status": "skipped", "error": str(exc)})
+            except Exception as exc:  # noqa: BLE001 - e.g. a RuntimeError from torch on one record
+                rows.append({"ecg_id": ecg_id, "head": h, "status": "skipped", "error": _skip_reason(exc)})
                 continue
             rows.append(_record_row(ecg_id, h, ex))
             n_explained += 1
