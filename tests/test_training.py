@@ -239,6 +239,21 @@ def test_mlflow_requested_but_missing_gives_clear_error(fake_prepared, tmp_path,
         train(fake_prepared, tiny_cfg(mlflow=True), tmp_path / "runs")
 
 
+def test_mlflow_logs_params_metrics_and_summary_to_a_local_store(fake_prepared, tmp_path):
+    mlflow = pytest.importorskip("mlflow")
+    run = train(fake_prepared, tiny_cfg(epochs=2, mlflow=True), tmp_path / "runs")
+    client = mlflow.MlflowClient(tracking_uri=training.default_mlflow_uri(tmp_path / "runs"))
+    exp = client.get_experiment_by_name("xand")
+    found = client.search_runs([exp.experiment_id])
+    assert [r.info.run_name for r in found] == [run.name] and found[0].info.status == "FINISHED"
+    logged = found[0]
+    assert logged.data.params["model"] == "leadwise" and logged.data.params["fingerprint"] == fake_prepared.fingerprint
+    history = client.get_metric_history(logged.info.run_id, next(k for k in logged.data.metrics if "val_auc" in k))
+    assert len(history) == 2  # one point per epoch
+    saved = json.loads((run / "MI" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert history[-1].value == pytest.approx(saved["val_auc"])
+
+
 _KILL_SCRIPT = """
 import sys, time
 from xand.prepare import Prepared

@@ -44,7 +44,9 @@ import os
 import random
 import subprocess
 import sys
+import threading
 import time
+import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -85,7 +87,7 @@ class TrainConfig:
     seed, num_threads : reproducibility; CPU threads (None = every available core)
     threshold : validation threshold rule (``"youden"`` or ``"f1"``, see ``xand.evaluation``)
     bootstrap : resamples for the test-AUC CI
-    mlflow, mlflow_uri : also log to MLflow (local ``<out>/mlruns`` store by default)
+    mlflow, mlflow_uri : also log to MLflow (local SQLite store ``<out>/mlflow.db`` by default)
     """
 
     model: str = "leadwise"
@@ -229,13 +231,19 @@ def augment_batch(x: Tensor, cfg: TrainConfig, fs: float) -> Tensor:
 
 # ---------------------------------------------------------------------------------------- small utils
 
+def _tmp_name(path: Path) -> Path:
+    # unique per process *and* thread: two threads of one server (the app) writing the same file must
+    # not share a temporary file, or one os.replace finds it gone
+    return path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.{uuid.uuid4().hex[:8]}.tmp")
+
+
 def atomic_save(obj: Any, path: str | Path) -> None:
     """``torch.save`` to a temporary file in the same folder, fsync, then ``os.replace``.
 
     A reader (or a resume after kill -9) sees either the old complete file or the new complete file.
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = _tmp_name(path)
     with open(tmp, "wb") as fh:
         torch.save(obj, fh)
         fh.flush()
@@ -246,7 +254,7 @@ def atomic_save(obj: Any, path: str | Path) -> None:
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write text atomically (tmp + fsync + ``os.replace``)."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = _tmp_name(path)
     with open(tmp, "w") as fh:
         fh.write(text)
         fh.flush()
@@ -366,6 +374,12 @@ class _MlflowTracker(_NullTracker):
 
     def close(self) -> None:
         self.mlflow.end_run()
+
+
+def default_mlflow_uri(out_dir: str | Path) -> str:
+    """The local tracking store next to the runs: ``sqlite:///<out_dir>/mlflow.db`` (MLflow 3 refuses the
+    old ``mlruns/`` file store by default). Browse it with ``mlflow ui --backend-store-uri <that uri>``."""
+    return f"sqlite:///{(Path(out_dir).resolve() / 'mlflow.db').as_posix()}"
 
 
 def require_mlflow() -> None:
@@ -566,7 +580,7 @@ def train(prepared, cfg: TrainConfig | None = None, out_dir: str | Path = "runs"
     _seed_all(cfg.seed)
     tracker: _NullTracker = _NullTracker()
     if cfg.mlflow:
-        tracker = _MlflowTracker(cfg.mlflow_uri or (Path(out_dir).resolve() / "mlruns").as_uri(), run_dir.name)
+        tracker = _MlflowTracker(cfg.mlflow_uri or default_mlflow_uri(out_dir), run_dir.name)
     try:
         ctx = _Context(prepared, cfg, run_dir, tracker, progress)
         probe = create_model(cfg.model, **_model_kwargs(cfg, len(ctx.devices)))
@@ -903,7 +917,8 @@ class Predictor:
     def threshold(self, head: str) -> float:
         """Validation-tuned decision threshold on the probability (0.5 if the run has no summary yet)."""
         s = self._unit_summary.get(self._unit(head), {}).get("heads", {}).get(head, {})
-        return float(s.get("threshold", 0.5))
+        t = s.get("threshold")
+        return 0.5 if t is None else float(t)  # also a run whose summary recorded no threshold (null)
 
     def prepare_batch(self, ecg: np.ndarray, fs: float) -> Tensor:
         """``ecg (N, 12, T) mV`` at ``fs`` Hz -> normalised ``(N, 12, n_samples)`` tensor on the device.
