@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import uuid
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,6 +26,7 @@ import pandas as pd
 
 from xand.constants import FIDUCIAL_KINDS, N_LEADS
 from xand.errors import DataError, UnknownNameError
+from xand.fileio import atomic_write_text
 from xand.fiducials import Fiducials, kind_index
 
 #: Bumped whenever the algorithm changes, so stale cache entries are not reused.
@@ -556,16 +555,9 @@ class DelineationCache:
     def put(self, ecg: np.ndarray, fs: float, cfg: DelineationConfig, fid: Fiducials) -> Path:
         p = self.path(self.key(ecg, fs, cfg))
         p.parent.mkdir(parents=True, exist_ok=True)
-        # A temporary file of its own in the same folder (so os.replace is atomic): two writers of one
-        # key (the page and the prefetch thread, two sessions, two processes) must not share one.
-        # (Not mkstemp: its 0600 mode would make a shared cache unreadable to other users.)
-        tmp = p.with_name(f".{p.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-        try:
-            tmp.write_text(fid.to_json())
-            os.replace(tmp, p)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        # two writers of one key (the page and the prefetch thread, two sessions) get their own
+        # temporary files (not mkstemp: its 0600 mode would make a shared cache unreadable to others)
+        atomic_write_text(p, fid.to_json())
         return p
 
     def delineate(self, ecg: np.ndarray, fs: float, cfg: DelineationConfig | None = None) -> Fiducials:

@@ -51,6 +51,7 @@ from typing import Any
 
 from xand.constants import HEADS
 from xand.errors import DataError, UnknownNameError, XandError
+from xand.fileio import absolute_path, atomic_write_text
 
 STATUSES = ("starting", "running", "finished", "failed", "cancelled")
 ACTIVE = ("starting", "running")
@@ -58,12 +59,6 @@ PROJECT = Path(__file__).resolve().parents[1]  # where ``python -m train`` is im
 START_GRACE_S = 60.0  # a job without started.json older than this is dead (its start() was interrupted)
 LOCK_BUSY = "another training job holds the lock"
 _RUN_NAME = r"\d{{8}}-\d{{6}}-{model}-[0-9a-f]{{8}}"  # xand.training._run_id
-
-
-def _abs(p: str | Path) -> Path:
-    """``p`` with ``~`` expanded, made absolute against the current working directory (``..`` folded,
-    symbolic links kept): what the caller meant, whatever the job's own working directory."""
-    return Path(os.path.abspath(Path(p).expanduser()))
 
 
 # ---------------------------------------------------------------------------------------------- spec
@@ -105,10 +100,10 @@ class TrainJobSpec:
 
     def __post_init__(self) -> None:
         # Absolute: the job runs with cwd = the project, not the caller's working directory.
-        self.data = str(_abs(self.data))
+        self.data = str(absolute_path(self.data))
         self.heads = tuple(self.heads)
         if self.cache_dir is not None:
-            self.cache_dir = str(_abs(self.cache_dir))
+            self.cache_dir = str(absolute_path(self.cache_dir))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainJobSpec":
@@ -289,9 +284,9 @@ class JobManager:
 
     def __init__(self, runs_dir: str | Path, lock_file: str | Path | None = None):
         # Absolute: ``--out`` is read by a job whose working directory is the project, not ours.
-        self.runs_dir = _abs(runs_dir)
+        self.runs_dir = absolute_path(runs_dir)
         self.jobs_dir = self.runs_dir / ".jobs"
-        self.lock_file = _abs(lock_file) if lock_file else self.jobs_dir / "train.lock"
+        self.lock_file = absolute_path(lock_file) if lock_file else self.jobs_dir / "train.lock"
 
     # ---------------------------------------------------------------------------------- queries
     def jobs(self) -> list[Job]:
@@ -589,7 +584,7 @@ def supervise(job_dir: str | Path) -> int:
         if run_dir is None:
             run_dir = _find_run(out_dir, before, spec)
             if run_dir is not None:
-                _write_text(jdir / "run.txt", str(run_dir))
+                atomic_write_text(jdir / "run.txt", str(run_dir))
         if cancel["at"] is not None or (jdir / "cancel.json").is_file():
             if cancel["at"] is None:
                 cancel["at"] = time.time()
@@ -603,7 +598,7 @@ def supervise(job_dir: str | Path) -> int:
     reported = _run_from_stdout(jdir / "stdout.json")
     run_dir = reported or run_dir or _find_run(out_dir, before, spec)
     if run_dir is not None:
-        _write_text(jdir / "run.txt", str(run_dir))
+        atomic_write_text(jdir / "run.txt", str(run_dir))
     cancelled = cancel["at"] is not None or (jdir / "cancel.json").is_file()
     _write_json(jdir / "exit.json", {"returncode": rc, "finished": time.time(),
                                      "cancelled": cancelled and rc != 0,
@@ -683,15 +678,8 @@ class _flock:
         os.close(self.fd)  # closing releases the lock
 
 
-def _write_text(path: Path, text: str) -> None:
-    """Atomic write (tmp + rename): readers see the old or the new file, never a part."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def _write_json(path: Path, obj: dict) -> None:
-    _write_text(path, json.dumps(obj, indent=1, default=str))
+    atomic_write_text(path, json.dumps(obj, indent=1, default=str))
 
 
 def _read_text(path: Path) -> str:

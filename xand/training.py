@@ -44,9 +44,7 @@ import os
 import random
 import subprocess
 import sys
-import threading
 import time
-import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -59,6 +57,7 @@ from torch import Tensor, nn
 import xand
 from xand.constants import HEADS, N_LEADS, SUPERCLASSES
 from xand.errors import DataError, UnknownNameError, XandError
+from xand import fileio
 from xand.evaluation import auc_or_none, binary_metrics, tune_threshold
 from xand.models import create_model, list_models, n_parameters
 from xand.preprocess import PreprocessConfig, filter_ecg, normalize, resample
@@ -231,35 +230,17 @@ def augment_batch(x: Tensor, cfg: TrainConfig, fs: float) -> Tensor:
 
 # ---------------------------------------------------------------------------------------- small utils
 
-def _tmp_name(path: Path) -> Path:
-    # unique per process *and* thread: two threads of one server (the app) writing the same file must
-    # not share a temporary file, or one os.replace finds it gone
-    return path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.{uuid.uuid4().hex[:8]}.tmp")
-
-
 def atomic_save(obj: Any, path: str | Path) -> None:
     """``torch.save`` to a temporary file in the same folder, fsync, then ``os.replace``.
 
     A reader (or a resume after kill -9) sees either the old complete file or the new complete file.
     """
-    path = Path(path)
-    tmp = _tmp_name(path)
-    with open(tmp, "wb") as fh:
-        torch.save(obj, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    fileio.atomic_write(path, lambda fh: torch.save(obj, fh), binary=True, fsync=True)
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write text atomically (tmp + fsync + ``os.replace``)."""
-    path = Path(path)
-    tmp = _tmp_name(path)
-    with open(tmp, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    fileio.atomic_write_text(path, text, fsync=True)
 
 
 def _json(obj: Any) -> str:

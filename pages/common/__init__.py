@@ -23,6 +23,7 @@ import pandas as pd
 import streamlit as st
 
 from xand.constants import EXCLUDED, HEADS, NEGATIVE, POSITIVE
+from xand.fileio import absolute_path, atomic_write
 
 PROJECT = Path(__file__).resolve().parents[2]
 DISCLAIMER = "Research grade, not a medical device: not for diagnosis or treatment decisions."
@@ -32,12 +33,6 @@ PTBXL_LABEL = "PTB-XL folder"
 
 
 # ------------------------------------------------------------------------------------ configuration
-
-def _abs(p: str | Path) -> Path:
-    """``p`` with ``~`` expanded, made absolute against the current working directory (``..`` folded;
-    symbolic links are kept, so a linked folder keeps the name it was given)."""
-    return Path(os.path.abspath(Path(p).expanduser()))
-
 
 @dataclass
 class AppConfig:
@@ -81,16 +76,16 @@ class AppConfig:
             self.background = env("XAND_BACKGROUND", "1") not in ("0", "false", "no")
         # Every path absolute (``~`` expanded, relative to the server's working directory): the training
         # job runs with the project as its working directory and must write where the app lists runs.
-        self.home = _abs(self.home)
+        self.home = absolute_path(self.home)
         if self.data_dir is None and env("XAND_DATA_DIR"):
             self.data_dir = env("XAND_DATA_DIR")
-        self.data_dir = _abs(self.data_dir) if self.data_dir is not None else None
+        self.data_dir = absolute_path(self.data_dir) if self.data_dir is not None else None
         if self.plus_dir is None and env("XAND_PTBXL_PLUS"):
             self.plus_dir = env("XAND_PTBXL_PLUS")
-        self.plus_dir = _abs(self.plus_dir) if self.plus_dir is not None else None
-        self.runs_dir = _abs(self.runs_dir or env("XAND_RUNS_DIR") or self.home / "runs")
-        self.demo_weights = _abs(self.demo_weights or env("XAND_DEMO_WEIGHTS") or PROJECT / "data" / "demo_weights")
-        self.cache_dir = _abs(self.cache_dir or env("XAND_CACHE") or self.home / "cache")
+        self.plus_dir = absolute_path(self.plus_dir) if self.plus_dir is not None else None
+        self.runs_dir = absolute_path(self.runs_dir or env("XAND_RUNS_DIR") or self.home / "runs")
+        self.demo_weights = absolute_path(self.demo_weights or env("XAND_DEMO_WEIGHTS") or PROJECT / "data" / "demo_weights")
+        self.cache_dir = absolute_path(self.cache_dir or env("XAND_CACHE") or self.home / "cache")
         if self.demo_records is None and env("XAND_DEMO_N"):
             self.demo_records = int(env("XAND_DEMO_N"))
 
@@ -227,9 +222,7 @@ def _compute_probabilities(prep, pred, disk: Path, job: dict, chunk: int) -> Non
     df = pd.DataFrame({f"p_{h}": np.concatenate(v) for h, v in probs.items()},
                       index=pd.Index(prep.index["ecg_id"].astype(int), name="ecg_id"))
     disk.parent.mkdir(parents=True, exist_ok=True)
-    tmp = disk.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-    df.to_csv(tmp)
-    os.replace(tmp, disk)  # readers see the whole file or none
+    atomic_write(disk, df.to_csv)  # readers see the whole file or none
 
 
 def ensure_probabilities(sel: "Selection", chunk: int = 128) -> bool:
@@ -559,7 +552,7 @@ def dataset_from_token(token: str) -> tuple[Path | None, str | None]:
     if token == DEMO_TOKEN:
         return None, None
     p = Path(token).expanduser()
-    p = _abs(p if p.is_absolute() else PROJECT / p)
+    p = absolute_path(p if p.is_absolute() else PROJECT / p)
     if not p.is_dir():
         return p, "it is not a folder on this server"
     db = p / "ptbxl_database.csv"
@@ -658,8 +651,8 @@ def sidebar(cfg: AppConfig) -> Selection:
         plus_path = sb.text_input("PTB-XL+ folder (optional)", key="plus_path",
                                   help="ECGdeli fiducial points for the clinical masks; without it the app "
                                        "delineates each ECG itself")
-        data_dir = _abs(data_path) if data_path else None
-        plus_dir = _abs(plus_path) if plus_path else None
+        data_dir = absolute_path(data_path) if data_path else None
+        plus_dir = absolute_path(plus_path) if plus_path else None
         if plus_dir is None and data_dir is not None and (data_dir / "fiducial_points" / "ecgdeli").is_dir():
             plus_dir = data_dir  # a folder that is its own PTB-XL+ (e.g. a synthetic set)
         is_demo = False
