@@ -6,7 +6,7 @@ import streamlit as st
 
 from pages.common import (
     page_selection,
-    STATUS_TEXT, Filters, apply_filters, ensure_probabilities, predictor_for, set_url,
+    STATUS_TEXT, Filters, apply_filters, ensure_probabilities, predictor_for, review_query, set_url,
     table_for, threshold_of, unapplied_filters,
 )
 from pages.common.views import wait_for_probabilities
@@ -86,8 +86,7 @@ rows = event.selection.rows if event is not None else []
 
 def _open(ecg_id: int) -> None:
     st.session_state["record"] = int(ecg_id)
-    st.switch_page("pages/review.py", query_params={"record": str(int(ecg_id)), "head": sel.head,
-                                                    "method": sel.method})
+    st.switch_page("pages/review.py", query_params=review_query(sel, ecg_id))
 
 
 if rows:

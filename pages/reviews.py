@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 import pandas as pd
 import streamlit as st
 
-from pages.common import list_runs, page_selection, table_for
+from pages.common import list_runs, page_selection, review_query, table_for
 from pages.common.reviews_ui import dataset_name, review_store, verdict_text
 from xand.constants import HEADS
 from xand.reviews import PLAUSIBLE_VALUES, PREDICTION_VALUES, progress_table, to_csv, verdict_from_row
@@ -88,14 +88,11 @@ def open_link(row: pd.Series) -> str | None:
     """``review?record=..&head=..`` (+ the run and method judged, when this app has them)."""
     if row["dataset"] != here:
         return None  # Review opens records of the sidebar's dataset only
-    q = {"record": int(row["ecg_id"]), "head": row["head"]}
     run = row["run_id"]
-    for name in (run, f"demo/{run}"):
-        if run and name in runs:
-            q["run"] = name
-            break
-    if row["method"]:
-        q["method"] = row["method"]
+    listed = next((n for n in (run, f"demo/{run}") if run and n in runs), None)
+    q = review_query(sel, int(row["ecg_id"]), head=row["head"], method=row["method"] or None, run=listed)
+    if listed is None:
+        q.pop("run", None)  # the run judged is not here: the new tab opens with its default run
     return "review?" + urlencode(q)  # relative: also right when the app is served under a base path
 
 

@@ -1,7 +1,8 @@
 """Training from the sidebar in a real browser: ``streamlit run app.py`` driven by Playwright with Debian's
 Chromium. Opens the "Train" panel, starts a short cnn1d training of one head on the 200-record synthetic
-set and watches its progress until it finishes, without ever reloading the page; the new run must then be
-the sidebar's selected run. Screenshots go to ``tests/_artifacts/train_*.png``, the progress texts seen to
+set and watches its progress until it finishes, without ever reloading the page. The finished run is
+listed but changes nobody's choice: this session stays on the run it had until "Review with this run" is
+clicked (then the selector and the URL hold the new run), and a new session still opens on the old run. Screenshots go to ``tests/_artifacts/train_*.png``, the progress texts seen to
 ``tests/_artifacts/browser_train.json``.
 """
 
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from test_app import make_app_home
 from test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, start_streamlit
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -26,11 +28,14 @@ def server(tmp_path_factory, synth_dir):
     if CHROMIUM is None:
         pytest.skip("no chromium on this machine (CI installs Debian's chromium package)")
     pytest.importorskip("playwright.sync_api")
+    shared = make_app_home(tmp_path_factory.getbasetemp() / "xand_app_home", synth_dir)  # demo + runs/tiny
     home = tmp_path_factory.mktemp("xand_train_browser_home")
     (home / "demo").symlink_to(synth_dir, target_is_directory=True)
+    (home / "runs").mkdir()
+    (home / "runs" / "tiny").symlink_to(shared / "runs" / "tiny", target_is_directory=True)  # the run in use
     env = {**os.environ, "XAND_HOME": str(home), "XAND_RUNS_DIR": str(home / "runs"),
            "XAND_DEMO_WEIGHTS": str(home / "no_demo_weights"), "XAND_BACKGROUND": "0", "PYTHONUNBUFFERED": "1"}
-    for k in ("XAND_DATA_DIR", "XAND_CACHE", "XAND_PTBXL_PLUS", "XAND_TRAIN_LOCK"):
+    for k in ("XAND_DATA_DIR", "XAND_CACHE", "XAND_PTBXL_PLUS", "XAND_TRAIN_LOCK", "XAND_RUN"):
         env.pop(k, None)
     log = tmp_path_factory.mktemp("browser_train_log") / "streamlit.log"
     proc, url = start_streamlit(env, log)
@@ -64,7 +69,9 @@ def test_train_from_sidebar_until_finished(server):
         page = browser.new_page(viewport={"width": 1400, "height": 1300})
         page.goto(server["url"])
         sidebar = page.locator("[data-testid='stSidebar']")
-        sidebar.get_by_text("No trained run").wait_for(timeout=120_000)  # demo set ready, no model yet
+        runs_box = sidebar.locator("[data-testid='stSelectbox']").filter(has_text="Trained run")
+        runs_box.wait_for(timeout=120_000)  # demo set ready, the run in use selected
+        page.wait_for_function("() => location.search.includes('run=tiny')", timeout=30_000)
         sidebar.locator("[data-testid='stExpander'] summary").filter(has_text="Train").click()
         option = page.locator("[role='listbox'] [role='option']").filter(has_text="cnn1d").first
         arch = sidebar.locator("[data-testid='stSelectbox']").filter(has_text="Architecture")
@@ -117,17 +124,29 @@ def test_train_from_sidebar_until_finished(server):
 
         job = JobManager(server["home"] / "runs").latest()
         assert job.status == "finished" and job.run_dir is not None
-        runs_box = sidebar.locator("[data-testid='stSelectbox']").filter(has_text="Trained run")
-        runs_box.wait_for(timeout=30_000)
-        # listed and selected (the only run): the selector shows it and the URL carries it
-        page.wait_for_function("name => location.search.includes('run=' + name)", arg=job.run_dir.name,
-                               timeout=30_000)
-        assert job.run_dir.name in runs_box.inner_html()
+        new = job.run_dir.name
+        # listed (the app reran when the job ended), but this session still reviews with its own run
+        review_btn = sidebar.get_by_role("button", name="Review with this run")
+        review_btn.wait_for(timeout=30_000)
+        assert "run=tiny" in page.url and new not in runs_box.inner_html()
+        _wait_idle(page)
+        review_btn.click()
+        page.wait_for_function("name => location.search.includes('run=' + name)", arg=new, timeout=30_000)
+        deadline = time.time() + 30
+        while new not in runs_box.inner_html() and time.time() < deadline:
+            time.sleep(0.2)
+        assert new in runs_box.inner_html()
+        review_btn.wait_for(state="detached", timeout=30_000)  # shown only while another run is selected
         assert "val AUC" in sidebar.inner_text()
         # the app's rerun after the end replaced the live view: no Cancel button left, Start enabled again
         sidebar.get_by_role("button", name="Cancel training").wait_for(state="detached", timeout=60_000)
         assert sidebar.get_by_role("button", name="Start training").is_enabled()
         page.screenshot(path=str(ARTIFACTS / "train_finished.png"))
+        # another reviewer's new session: opens on the run it opened on before the job, not the newest
+        other = browser.new_page(viewport={"width": 1400, "height": 1000})
+        other.goto(server["url"])
+        other.wait_for_function("() => location.search.includes('run=')", timeout=120_000)
+        assert "run=tiny" in other.url and f"run={new}" not in other.url
         browser.close()
     (ARTIFACTS / "browser_train.json").write_text(json.dumps(
         {"seconds_start_to_finished": seconds, "epochs": EPOCHS, "progress_seen": seen,

@@ -133,6 +133,25 @@ def list_runs(cfg: AppConfig) -> dict[str, Path]:
     return found
 
 
+def default_run(cfg: AppConfig, runs: dict[str, Path]) -> str:
+    """The run a new session opens with: ``XAND_RUN`` (a listed name or a run folder) when set, else the
+    committed demo heads, else the oldest listed run (by its ``config.json``). Never "the newest": a training job that finishes
+    must not change what other reviewers' new sessions show (they choose a new run themselves)."""
+    want = os.environ.get("XAND_RUN")
+    if want:
+        if want in runs:
+            return want
+        for name, path in runs.items():
+            if path == absolute_path(want):
+                return name
+    demo = [n for n, p in runs.items() if cfg.demo_weights is not None and
+            (p == cfg.demo_weights or p.parent == cfg.demo_weights)]
+    if demo:
+        return demo[0]
+    # config.json is written once, when the run is created (a resume leaves it alone)
+    return min(runs, key=lambda n: ((runs[n] / "config.json").stat().st_mtime, n))
+
+
 def _short(p: Path) -> str:
     """``p`` relative to the project when inside it (commands read better), else absolute."""
     try:
@@ -561,6 +580,40 @@ def dataset_from_token(token: str) -> tuple[Path | None, str | None]:
     return p, None
 
 
+# The sidebar's widgets. Streamlit drops a widget's value from the session when a page switch
+# (``st.switch_page``) reruns the app without it, and the sidebar then fell back to its defaults: a record
+# opened from Browse on a PTB-XL folder was shown from the demo set. Each value is therefore kept under a
+# shadow key of its own and written back into the widget at the start of every run (see :func:`kept`).
+SIDEBAR_KEYS = ("source", "ptbxl_path", "plus_path", "run", "head", "method", "paper_grid")
+
+
+def _shadow(key: str) -> str:
+    return f"_kept_{key}"
+
+
+def choose(key: str, value) -> None:
+    """Set the sidebar choice ``key`` (a widget key in :data:`SIDEBAR_KEYS`) for this session's next run.
+
+    Call it from a widget callback or before :func:`sidebar` draws the widget."""
+    st.session_state[_shadow(key)] = value
+    st.session_state[key] = value
+
+
+def kept(key: str, default) -> dict:
+    """Seed the widget ``key`` from its shadow copy (``default`` the first time) and return the keyword
+    arguments that keep the copy up to date: ``sb.radio(..., **kept("source", DEMO_LABEL))``."""
+    ss = st.session_state
+    shadow = _shadow(key)
+    if shadow not in ss:
+        ss[shadow] = ss[key] if key in ss else default
+    ss[key] = ss[shadow]
+    return {"key": key, "on_change": _store, "args": (key,)}
+
+
+def _store(key: str) -> None:
+    st.session_state[_shadow(key)] = st.session_state[key]
+
+
 def _init_state_from_url(runs: dict[str, Path], methods: list[str]) -> None:
     """On the first run of a session, the URL's choices become the widgets' values.
 
@@ -577,24 +630,24 @@ def _init_state_from_url(runs: dict[str, Path], methods: list[str]) -> None:
     if data:
         folder, problem = dataset_from_token(str(data))
         if problem is None:
-            ss["source"] = DEMO_LABEL if folder is None else PTBXL_LABEL
+            choose("source", DEMO_LABEL if folder is None else PTBXL_LABEL)
             if folder is not None:
-                ss["ptbxl_path"] = str(folder)
+                choose("ptbxl_path", str(folder))
         else:
             ss["_link_data_problem"] = {
                 "data": str(data), "why": problem,
                 "record": int(rec) if rec is not None and str(rec).isdigit() else None}
     head = qp.get("head")
     if head in HEADS:
-        ss["head"] = head
+        choose("head", head)
     method = qp.get("method")
     if method in methods:
-        ss["method"] = method
+        choose("method", method)
     run = qp.get("run")
     if run in runs:
-        ss["run"] = run
+        choose("run", run)
     if qp.get("grid") in ("0", "1"):
-        ss["paper_grid"] = qp.get("grid") == "1"
+        choose("paper_grid", qp.get("grid") == "1")
     if rec is not None and str(rec).isdigit():
         ss["record"] = int(rec)
     ss["_url_loaded"] = True
@@ -616,6 +669,16 @@ def _link_data_warning(data_dir: Path | None, is_demo: bool) -> None:
            if prob["record"] is not None else "")
     st.warning(f"This link was made on the dataset `{prob['data']}`, which cannot be opened here: "
                f"{prob['why']}. Showing {what} instead.{rec}")
+
+
+def review_query(sel: Selection, ecg_id: int, head: str | None = None, method: str | None = None,
+                 run: str | None = None) -> dict[str, str]:
+    """The URL parameters that open ``ecg_id`` in Review exactly as chosen: the dataset first (a record id
+    means nothing without it), then the run, head, method and display choices of ``sel``."""
+    q = {"record": str(int(ecg_id)), "data": dataset_token(sel.data_dir, sel.is_demo),
+         "run": run if run is not None else st.session_state.get(_shadow("run")),
+         "head": head or sel.head, "method": method or sel.method, "grid": None if sel.paper_grid else "0"}
+    return {k: str(v) for k, v in q.items() if v is not None}
 
 
 def set_url(**params) -> None:
@@ -640,15 +703,12 @@ def sidebar(cfg: AppConfig) -> Selection:
     sb.caption(f"XAND review · {DISCLAIMER}")
 
     sb.subheader("Dataset")
-    default_source = PTBXL_LABEL if cfg.data_dir is not None else DEMO_LABEL
-    ss.setdefault("source", default_source)
-    ss.setdefault("ptbxl_path", str(cfg.data_dir or ""))
-    ss.setdefault("plus_path", str(cfg.plus_dir or ""))
-    source = sb.radio("Dataset", (DEMO_LABEL, PTBXL_LABEL), key="source", label_visibility="collapsed")
+    source = sb.radio("Dataset", (DEMO_LABEL, PTBXL_LABEL), label_visibility="collapsed",
+                      **kept("source", PTBXL_LABEL if cfg.data_dir is not None else DEMO_LABEL))
     if source == PTBXL_LABEL:
-        data_path = sb.text_input("PTB-XL folder", key="ptbxl_path",
+        data_path = sb.text_input("PTB-XL folder", **kept("ptbxl_path", str(cfg.data_dir or "")),
                                   help="A folder holding ptbxl_database.csv, scp_statements.csv and records100/")
-        plus_path = sb.text_input("PTB-XL+ folder (optional)", key="plus_path",
+        plus_path = sb.text_input("PTB-XL+ folder (optional)", **kept("plus_path", str(cfg.plus_dir or "")),
                                   help="ECGdeli fiducial points for the clinical masks; without it the app "
                                        "delineates each ECG itself")
         data_dir = absolute_path(data_path) if data_path else None
@@ -663,22 +723,21 @@ def sidebar(cfg: AppConfig) -> Selection:
     sb.subheader("Model")
     if runs:
         names = list(runs)
-        if ss.get("run") not in names:
-            ss["run"] = names[0]
-        run = sb.selectbox("Trained run", names, key="run")
+        if ss.get("_pending_run") in names:  # "Review with this run" (train panel), from a fragment
+            choose("run", ss.pop("_pending_run"))
+        if ss.get(_shadow("run")) not in names:  # first run of the session, or its run was removed
+            choose("run", default_run(cfg, runs))
+        run = sb.selectbox("Trained run", names, **kept("run", names[0]))
         run_dir = runs[run]
     else:
         sb.warning(f"No trained run under `{cfg.runs_dir}` or `{cfg.demo_weights}`. "
                    f"Train heads on the demo set with `{train_hint(cfg)}`.")
         run, run_dir = None, None
-    ss.setdefault("head", HEADS[0])
-    head = sb.selectbox("Head", HEADS, key="head")
-    ss.setdefault("method", methods[0] if methods else "ig")
-    method = sb.selectbox("Attribution method", methods, key="method",
+    head = sb.selectbox("Head", HEADS, **kept("head", HEADS[0]))
+    method = sb.selectbox("Attribution method", methods, **kept("method", methods[0] if methods else "ig"),
                           help="ig = Integrated Gradients (Sundararajan et al. 2017)")
     sb.subheader("Display")
-    ss.setdefault("paper_grid", True)
-    paper_grid = sb.checkbox("ECG paper grid", key="paper_grid")
+    paper_grid = sb.checkbox("ECG paper grid", **kept("paper_grid", True))
     set_url(data=dataset_token(data_dir, is_demo), head=head, method=method, run=run,
             grid=None if paper_grid else "0")
     return Selection(cfg, data_dir, plus_dir, is_demo, run_dir, head, method, paper_grid)

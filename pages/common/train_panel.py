@@ -106,8 +106,11 @@ def _ended_view(sel, job) -> None:
         st.success(f"Finished in {_fmt_s(job.elapsed())}: run `{name or job.run_dir}`"
                    + (f" · val AUC {aucs}" if aucs else ""))
         if name is not None and st.session_state.get("run") != name:
-            st.button("Review with this run", key=f"train_open_{job.id}", on_click=_select_run, args=(name,),
-                      icon=":material/monitor_heart:")
+            if st.button("Review with this run", key=f"train_open_{job.id}", icon=":material/monitor_heart:"):
+                # This view is a fragment: the run selector is outside it, so the choice is handed to the
+                # sidebar of a full rerun (a callback's change to the selector was lost there).
+                st.session_state["_pending_run"] = name
+                st.rerun(scope="app")
     elif job.status == "cancelled":
         st.info(f"Cancelled after {_fmt_s(job.elapsed())}."
                 + (f" The partial run `{job.run_dir.name}` is kept (continue it with "
@@ -125,10 +128,6 @@ def _ended_view(sel, job) -> None:
         if curve is not None:
             st.line_chart(curve, height=150, x_label="epoch", y_label="val AUC")
     st.button("Dismiss", key=f"train_dismiss_{job.id}", on_click=_dismiss, args=(job.id,))
-
-
-def _select_run(name: str) -> None:
-    st.session_state["run"] = name  # a callback: runs before the run selector is drawn
 
 
 def _dismiss(job_id: str) -> None:
