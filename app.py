@@ -25,7 +25,13 @@ compare = st.Page("pages/compare.py", title="Compare heads", icon=":material/com
 evaluate = st.Page("pages/evaluate.py", title="Evaluate", icon=":material/monitoring:", url_path="evaluate")
 reviews = st.Page("pages/reviews.py", title="Reviews", icon=":material/rate_review:", url_path="reviews")
 upload = st.Page("pages/upload.py", title="Upload ECG", icon=":material/upload_file:", url_path="upload")
-page = st.navigation([browse, review, compare, evaluate, reviews, upload])
+PAGES = [browse, review, compare, evaluate, reviews, upload]
+page = st.navigation(PAGES, position="hidden")
+# The menu, drawn here rather than by Streamlit (.streamlit/config.toml: showSidebarNavigation = false)
+# so that no list of the pages/ folder's file names flashes up before it on the first load.
+with st.sidebar.container(key="nav"):
+    for p in PAGES:
+        st.page_link(p, label=p.title, icon=p.icon)
 
 # A shared link to the root URL with a record (``/?record=123&head=MI``) opens that record in Review.
 if not st.session_state.get("_landed"):

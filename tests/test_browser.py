@@ -260,3 +260,30 @@ def test_repeated_timings(server, browser):
     print("repeated browser timings:", json.dumps(out))
     assert all(len(v) >= n for v in samples.values())
     page.close()
+
+
+def test_first_load_shows_only_the_apps_menu(server, browser):
+    """From the first byte on, the sidebar never lists the ``pages/`` folder's file names (Streamlit's
+    legacy page list flashed lower-case names for ~1.5 s before the menu), the menu holds the app's page
+    titles, and the toolbar has no "Deploy" button."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.add_init_script("""
+        window.__navSeen = [];
+        new MutationObserver(() => {
+            for (const el of document.querySelectorAll("[data-testid='stSidebarNav']")) {
+                const t = el.innerText.trim();
+                if (t && !window.__navSeen.includes(t)) window.__navSeen.push(t);
+            }
+        }).observe(document, {childList: true, subtree: true, characterData: true});
+    """)
+    page.goto(server["url"])
+    menu = page.locator("[data-testid='stSidebar'] [data-testid='stPageLink-NavLink']")
+    menu.first.wait_for(timeout=120_000)
+    page.locator("[data-testid='stDataFrame']").first.wait_for(timeout=120_000)
+    page.wait_for_timeout(1000)
+    assert page.evaluate("window.__navSeen") == []
+    assert [t.strip().split("\n")[-1] for t in menu.all_inner_texts()] == ["Browse", "Review", "Compare heads", "Evaluate",
+                                                           "Reviews", "Upload ECG"]
+    assert page.locator("[data-testid='stAppDeployButton']").count() == 0
+    assert page.get_by_role("button", name="Deploy").count() == 0
+    page.close()

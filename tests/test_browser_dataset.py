@@ -124,7 +124,7 @@ def test_browse_opens_the_chosen_datasets_record_and_files_the_verdict_there(ser
     page.screenshot(path=str(ARTIFACTS / "dataset_open_in_review.png"), full_page=True)
 
     # 2. back to Browse by the menu, then a click on the 3rd row of the table (ecg_id 3)
-    page.locator("[data-testid='stSidebarNav'] a").filter(has_text="Browse").first.click()
+    page.locator("[data-testid='stSidebar'] [data-testid='stPageLink-NavLink']").filter(has_text="Browse").first.click()
     grid = page.locator("[data-testid='stDataFrame']").first
     grid.wait_for(timeout=60_000)
     page.get_by_text(f"of {N_OTHER} records").first.wait_for(timeout=90_000)

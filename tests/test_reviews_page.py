@@ -141,7 +141,8 @@ def test_reviews_page_with_verdicts(reviews_env):
     verdicts = at.dataframe(key="rv_verdicts").value
     assert len(verdicts) == 9
     ann0 = verdicts[(verdicts["reviewer"] == "Ann") & (verdicts["ecg_id"] == 0)].iloc[0]
-    assert ann0["open"] == f"review?record=0&head={head}&run=tiny&method=ig"
+    # the link names the dataset first: a new tab must not open record 0 of another dataset
+    assert ann0["open"] == f"review?record=0&data=demo&run=tiny&head={head}&method=ig"
     bob0 = verdicts[(verdicts["reviewer"] == "Bob") & (verdicts["ecg_id"] == 0)].iloc[0]
     assert bob0["revision"] == 2 and bob0["note"] == "changed my mind"
 
