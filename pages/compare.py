@@ -13,7 +13,8 @@ from pages.common import (
     view_for,
 )
 from xand.errors import XandError
-from xand.figures import compare_figure
+from pages.common.views import PLOT_CONFIG
+from xand.figures import ecg_figure
 from xand.scores import cosine
 
 sel = page_selection()
@@ -71,13 +72,15 @@ st.dataframe(pd.DataFrame(rows), hide_index=True, key="cmp_scores",
              column_config={"probability": st.column_config.NumberColumn(format="%.3f"),
                             "IG δ": st.column_config.NumberColumn(format="%.2e")})
 
-subtitles = {h: f"p={v.probability:.2f} ({v.decision}) · PG {fmt_score(v.pg)} · CAS {fmt_score(v.cas)}"
-             for h, v in views.items()}
-fig = compare_figure(ecg[:, :n], fs, {h: v.attribution[:, :n] for h, v in views.items()},
-                     {h: v.mask[:, :n] for h, v in views.items()}, subtitles=subtitles)
-st.plotly_chart(fig, theme=None, config={"displaylogo": False}, key="compare_figure")
-st.caption("Each panel: the 12 leads over 10 s (clinical order) on the head's attribution "
-           "(white → yellow → orange → red); blue outlines: the head's clinical region.")
+# One printout per head, the same one Review draws (ECG paper, 3 x 4 + rhythm, CLIN/ATTR strips under
+# every lead): morphology stays readable and the strips line up with the trace they explain.
+for h, v in views.items():
+    fig = ecg_figure(ecg[:, :n], fs, v.attribution[:, :n], v.mask[:, :n], paper_grid=sel.paper_grid,
+                     title=f"ecg_id {ecg_id} · head {h} · {sel.method} · p = {v.probability:.3f} ({v.decision})"
+                           f" · PG {fmt_score(v.pg)} · CAS {fmt_score(v.cas)}")
+    st.plotly_chart(fig, theme=None, config=PLOT_CONFIG, key=f"compare_figure_{h}")
+st.caption(f"25 mm/s, 10 mm/mV. Per head: **CLIN** its clinical region (blue), **ATTR** its {sel.method} "
+           "attribution (white → yellow → orange → red); the trace turns orange/red where attribution is high.")
 
 st.subheader("Cosine similarity between the heads' maps")
 cos = pd.DataFrame(index=heads, columns=heads, dtype=float)

@@ -347,10 +347,22 @@ def test_compare_page(env):
     for _, row in table.iterrows():
         want = expected_view(env, run_dir, 12, row["head"])
         assert row["probability"] == pytest.approx(want.probability, abs=1e-9)
-    spec = plotly_specs(at)[0]
-    names = trace_names(spec)
-    for h in heads[:4]:
-        assert names.count(f"attr:{h}") == 1 and f"ecg:{h}" in names
+    specs = plotly_specs(at)
+    assert len(specs) == len(heads[:4])  # one full printout per head, in the chosen order
+    for h, spec in zip(heads[:4], specs):
+        names = trace_names(spec)
+        assert sum(n.startswith("lead:") for n in names) == 12 and "rhythm:II" in names
+        assert sum(n.startswith("attr:") for n in names) == 13 and sum(n.startswith("clin:") for n in names) == 13
+        assert f"head {h}" in spec["layout"]["title"]["text"]
+        want = expected_view(env, run_dir, 12, h)
+        assert spec["layout"]["yaxis"].get("scaleanchor") == "x"  # ECG paper, aspect locked
+        # lead I's ATTR strip (its first 2.5 s) is this head's attribution, not another head's
+        from xand.figures import attribution_intensity
+
+        attr = [t for t in spec["data"] if t["name"] == "attr:I"][0]
+        z = decode(attr["z"]).ravel()
+        want_z = attribution_intensity(want.attribution)[0, :z.size]
+        assert np.allclose(z, want_z, atol=1e-3)
     cos = at.dataframe[1].value
     a, b = heads[0], heads[1]
     wa, wb = (expected_view(env, run_dir, 12, h).attribution.ravel() for h in (a, b))

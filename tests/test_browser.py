@@ -183,7 +183,12 @@ def test_deep_link_switch_head_and_timings(server, browser):
     page.goto(f"{server['url']}/compare?record={ecg_id}")
     page.wait_for_function(
         "() => Array.from(document.querySelectorAll('.js-plotly-plot')).some("
-        "el => el.data && el.data.some(t => (t.name || '').startsWith('ecg:')))", timeout=120_000)
+        "el => el.data && el.data.filter(t => (t.name || '').startsWith('lead:')).length === 12)",
+        timeout=120_000)
+    page.wait_for_function(  # one readable printout per head, each on ECG paper with its lead traces
+        "n => Array.from(document.querySelectorAll('.js-plotly-plot')).filter("
+        "el => el.data && el.data.filter(t => (t.name || '').startsWith('lead:')).length === 12).length >= n",
+        arg=min(len(heads_of(home)), 4), timeout=120_000)
     page.screenshot(path=str(ARTIFACTS / "compare.png"), full_page=True)
 
     # Browse: clicking a row opens that record in Review (explanation not cached)

@@ -11,7 +11,7 @@ import pytest
 from xand.constants import LEADS, lead_index
 from xand.errors import DataError
 from xand.figures import (
-    HOT_LEVELS, MM_PER_MV, MM_PER_S, PRINTOUT_ROWS, PrintoutStyle, attribution_intensity, compare_figure,
+    HOT_LEVELS, MM_PER_MV, MM_PER_S, PRINTOUT_ROWS, PrintoutStyle, attribution_intensity,
     ecg_figure, lead_drop_figure, lead_importance_figure, mask_runs,
 )
 
@@ -275,17 +275,3 @@ def test_side_figures(record):
     assert imp.data[0].name == "importance" and list(imp.data[0].y) == list(LEADS)
     drop = lead_drop_figure(np.linspace(-0.1, 0.2, 12))
     assert drop.data[0].name == "lead_drop" and len(drop.data[0].x) == 12
-    cmp = compare_figure(ecg, FS, {"MI": attr, "STTC": -attr, "CD": attr ** 2},
-                         {"MI": mask, "STTC": mask, "CD": None}, subtitles={"MI": "p=0.9"})
-    names = [tr.name for tr in cmp.data]
-    assert names.count("attr:MI") == 1 and "ecg:STTC" in names and "clin:MI" in names
-    assert "clin:CD" not in names
-    assert cmp.layout.meta["heads"] == ["MI", "STTC", "CD"]
-    # three panels stacked top to bottom in the given order
-    tops = [cmp.layout[f"yaxis{'' if i == 0 else i + 1}"].domain[1] for i in range(3)]
-    assert tops == sorted(tops, reverse=True)
-    for n in (2, 4):  # domains stay inside [0, 1] whatever the number of heads
-        heads = ["MI", "STTC", "CD", "HYP"][:n]
-        fig = compare_figure(ecg, FS, {h: attr for h in heads}, {h: mask for h in heads})
-        go.Figure(fig.to_dict())  # validated
-        assert fig.layout.yaxis.domain[1] == 1.0 and fig.layout[f"yaxis{n}"].domain[0] == 0.0

@@ -157,30 +157,6 @@ def _hot_segments(y: np.ndarray, level: np.ndarray, k: int, t0: float, fs: float
     return xs, ys
 
 
-class _Axes:
-    """Allocates plotly axis pairs with explicit domains (exact panel heights, no spacer subplots)."""
-
-    def __init__(self) -> None:
-        self.layout: dict = {}
-        self.n = 0
-
-    def add(self, xdom, ydom, **xkw) -> int:
-        self.n += 1
-        n = self.n
-        sx = "" if n == 1 else str(n)
-        xa = dict(domain=list(xdom), anchor=f"y{sx}", showticklabels=False, ticks="", zeroline=False,
-                  showgrid=False, fixedrange=False)
-        xa.update(xkw)
-        self.layout[f"xaxis{sx}"] = xa
-        self.layout[f"yaxis{sx}"] = dict(domain=list(ydom), anchor=f"x{sx}", showticklabels=False,
-                                         ticks="", zeroline=False, showgrid=False, fixedrange=True)
-        return n
-
-    @staticmethod
-    def ref(n: int) -> tuple[str, str]:
-        return ("x", "y") if n == 1 else (f"x{n}", f"y{n}")
-
-
 #: ``yaxis.scaleratio`` of the sheet: pixels per mV / pixels per s = (10 mm/mV) / (25 mm/s) = 0.4, i.e.
 #: 1 mV spans as many pixels as 0.4 s, so a 0.04 s x 0.1 mV small square is as tall as it is wide.
 SHEET_SCALERATIO = MM_PER_MV / MM_PER_S
@@ -416,10 +392,6 @@ def ecg_figure(
     return go.Figure(dict(data=traces, layout=layout))
 
 
-def _clinical_order() -> list[str]:
-    return [ld for col in zip(*PRINTOUT_ROWS) for ld in col]
-
-
 def lead_importance_figure(importance: np.ndarray, title: str = "Lead importance",
                            height: int = 300) -> go.Figure:
     """Horizontal bar chart of per-lead importance (e.g. the share of |attribution| per lead).
@@ -461,80 +433,3 @@ def lead_drop_figure(drop: np.ndarray, title: str = "Lead drop: change in probab
     return go.Figure(dict(data=[bar], layout=layout))
 
 
-def compare_figure(
-    ecg: np.ndarray,
-    fs: float,
-    attributions: dict[str, np.ndarray],
-    masks: dict[str, np.ndarray | None] | None = None,
-    subtitles: dict[str, str] | None = None,
-    attr_mode: str = "positive",
-    panel_px: int = 330,
-) -> go.Figure:
-    """The same ECG explained by 2-4 heads, stacked: per head the 12 leads over the full 10 s on the
-    head's attribution heatmap, with the head's clinical mask outlined.
-
-    Parameters
-    ----------
-    ecg : (12, T) float mV, LEADS order
-    fs : sampling rate (Hz)
-    attributions : head -> (12, T) attribution map (insertion order is the stacking order)
-    masks : head -> (12, T) bool clinical mask (or None)
-    subtitles : head -> text shown above its panel (probability, scores)
-
-    Returns
-    -------
-    Figure with, per head, ``attr:<HEAD>`` (one heatmap), ``ecg:<HEAD>`` (one trace holding the 12
-    leads, NaN-separated) and ``clin:<HEAD>`` (merged-run outlines).
-    """
-    x = np.asarray(ecg, dtype=np.float32)
-    heads = list(attributions)
-    n_t = x.shape[1]
-    order = _clinical_order()
-    rows = [lead_index(ld) for ld in order]
-    n = len(heads)
-    gap_px, margin_t, margin_b = 48, 26, 26  # the gap holds a panel's time labels and the next title
-    total = int(panel_px * n + gap_px * (n - 1) + margin_t + margin_b)
-    gap = gap_px / (total - margin_t - margin_b)
-    h = (1.0 - gap * (n - 1)) / n
-    axes = _Axes()
-    traces: list = []
-    ann: list[dict] = []
-    t = np.arange(n_t, dtype=np.float32) / fs
-    for k, head in enumerate(heads):
-        top = 1.0 - k * (h + gap)
-        ydom = (round(max(0.0, top - h), 9), round(min(1.0, top), 9))  # float error must not leave [0, 1]
-        ax = axes.add((0, 1), ydom, range=[0, n_t / fs], showticklabels=True, ticks="outside", dtick=1.0,
-                      tickfont=dict(size=10))
-        axes.layout[f"yaxis{'' if ax == 1 else ax}"].update(
-            range=[len(rows) - 0.5, -0.5], tickvals=list(range(len(rows))), ticktext=order,
-            showticklabels=True, tickfont=dict(size=10))
-        xs, ys = axes.ref(ax)
-        inten = attribution_intensity(attributions[head], attr_mode)[rows]
-        traces.append(dict(type="heatmap", z=inten, x0=0.0, dx=1.0 / fs, y0=0, dy=1, zmin=0, zmax=1,
-                           colorscale=ATTR_COLORSCALE, showscale=False, name=f"attr:{head}", xaxis=xs, yaxis=ys,
-                           hovertemplate="%{x:.2f} s<br>attribution %{z:.2f}<extra></extra>"))
-        # 12 leads in one trace: each lead scaled to 0.9 row height around its row centre.
-        parts_x, parts_y = [], []
-        for r, li in enumerate(rows):
-            s = x[li] - np.median(x[li])
-            amp = max(float(np.max(np.abs(s))), 0.5)
-            parts_x += [t, np.array([np.nan], np.float32)]
-            parts_y += [(r - 0.45 * s / amp).astype(np.float32), np.array([np.nan], np.float32)]
-        traces.append(dict(type="scatter", x=np.concatenate(parts_x), y=np.concatenate(parts_y), mode="lines",
-                           name=f"ecg:{head}", xaxis=xs, yaxis=ys, hoverinfo="skip",
-                           line=dict(color=TRACE_COLOR, width=0.9), showlegend=False))
-        m = (masks or {}).get(head)
-        if m is not None:
-            polys = [_rect_polygons(mask_runs(np.asarray(m)[li]), 0.0, fs, r - 0.48, r + 0.48)
-                     for r, li in enumerate(rows)]
-            traces.append(dict(type="scatter", x=np.concatenate([p[0] for p in polys]),
-                               y=np.concatenate([p[1] for p in polys]), mode="lines",
-                               line=dict(color=CLIN_COLOR, width=1.2), name=f"clin:{head}", xaxis=xs,
-                               yaxis=ys, hoverinfo="skip", showlegend=False))
-        ann.append(dict(text=f"<b>{head}</b>  " + (subtitles or {}).get(head, ""), xref="paper",
-                        yref="paper", x=0, y=top, xanchor="left", yanchor="bottom", showarrow=False,
-                        font=dict(size=12)))
-    layout = dict(**axes.layout, annotations=ann, height=total, showlegend=False,
-                  margin=dict(l=40, r=8, t=margin_t, b=margin_b), plot_bgcolor="#ffffff",
-                  meta=dict(kind="compare", heads=heads))
-    return go.Figure(dict(data=traces, layout=layout))
