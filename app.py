@@ -19,19 +19,23 @@ from pages.common.train_panel import train_panel
 
 st.set_page_config(page_title="XAND review", page_icon=":material/ecg_heart:", layout="wide")
 
-browse = st.Page("pages/browse.py", title="Browse", icon=":material/table_rows:", default=True)  # at the root URL
-review = st.Page("pages/review.py", title="Review", icon=":material/monitor_heart:", url_path="review")
-compare = st.Page("pages/compare.py", title="Compare heads", icon=":material/compare:", url_path="compare")
-evaluate = st.Page("pages/evaluate.py", title="Evaluate", icon=":material/monitoring:", url_path="evaluate")
-reviews = st.Page("pages/reviews.py", title="Reviews", icon=":material/rate_review:", url_path="reviews")
-upload = st.Page("pages/upload.py", title="Upload ECG", icon=":material/upload_file:", url_path="upload")
-PAGES = [browse, review, compare, evaluate, reviews, upload]
+MENU = [  # (script, title, icon, url path); the first is the default page, at the root URL
+    ("pages/browse.py", "Browse", ":material/table_rows:", None),
+    ("pages/review.py", "Review", ":material/monitor_heart:", "review"),
+    ("pages/compare.py", "Compare heads", ":material/compare:", "compare"),
+    ("pages/evaluate.py", "Evaluate", ":material/monitoring:", "evaluate"),
+    ("pages/reviews.py", "Reviews", ":material/rate_review:", "reviews"),
+    ("pages/upload.py", "Upload ECG", ":material/upload_file:", "upload"),
+]
+PAGES = [st.Page(script, title=title, icon=icon, url_path=path, default=path is None)
+         for script, title, icon, path in MENU]
+browse, review = PAGES[0], PAGES[1]
 page = st.navigation(PAGES, position="hidden")
 # The menu, drawn here rather than by Streamlit (.streamlit/config.toml: showSidebarNavigation = false)
 # so that no list of the pages/ folder's file names flashes up before it on the first load.
 with st.sidebar.container(key="nav"):
-    for p in PAGES:
-        st.page_link(p, label=p.title, icon=p.icon)
+    for p, (_, title, icon, _) in zip(PAGES, MENU):
+        st.page_link(p, label=title, icon=icon)
 
 # A shared link to the root URL with a record (``/?record=123&head=MI``) opens that record in Review.
 if not st.session_state.get("_landed"):
