@@ -14,8 +14,8 @@ from pages.common import (
 )
 from xand.errors import XandError
 from pages.common.views import PLOT_CONFIG
-from xand.figures import ecg_figure
-from xand.scores import cosine
+from xand.figures.printout import ecg_figure
+from xand.explain.scores import cosine
 
 sel = page_selection()
 st.title("Compare heads")
@@ -52,7 +52,7 @@ except XandError as exc:
 fs = float(prep.fs)
 work_fs = next(iter(views.values())).fs
 if work_fs != fs:  # maps live on the model's working grid
-    from xand.preprocess import resample
+    from xand.data.preprocess import resample
 
     ecg, fs = resample(ecg, fs, work_fs), work_fs
 n = min([ecg.shape[1]] + [v.attribution.shape[1] for v in views.values()])

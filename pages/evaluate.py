@@ -18,7 +18,7 @@ from pages.common import (
 )
 from pages.common.views import PLOT_CONFIG, wait_for_probabilities
 from xand.errors import XandError
-from xand.eval_figures import (
+from xand.figures.evaluation import (
     calibration_figure, confusion_figure, pr_figure, roc_figure, runs_figure, score_distribution_figure,
 )
 from xand.evaluation import (
@@ -162,7 +162,7 @@ with tab_cal:
 with tab_xai:
     xai_split = split if split != "all" else "test"
     st.markdown(f"Batch validation of the **{sel.method}** explanations over the truly positive ECGs of each head "
-                f"in the **{xai_split}** split (`xand.xai.xai_batch`, the same as `python -m xand xai`).")
+                f"in the **{xai_split}** split (`xand.explain.xai.xai_batch`, the same as `python -m xand xai`).")
     c1, c2 = st.columns([1, 2])
     n_per_head = int(c1.number_input("Positives per head (0 = all)", 0, 100_000, 20, step=10, key="xai_n",
                                      help="The first N positives of each head by ecg_id: a quick look. "
@@ -185,7 +185,7 @@ with tab_xai:
             st.warning("Another XAI table is being computed in this app right now; try again when it is done.")
         else:
             try:
-                from xand.xai import has_ptbxl_plus, xai_batch
+                from xand.explain.xai import has_ptbxl_plus, xai_batch
 
                 plus = sel.plus_dir if sel.plus_dir and has_ptbxl_plus(sel.plus_dir) else None
                 fid_source = str(plus) if plus is not None and Path(plus) != Path(sel.data_dir) else "auto"

@@ -8,12 +8,12 @@ import streamlit as st
 
 from pages.common import (
     page_selection,
-    FIDUCIAL_SOURCES, PROBABILITIES_PENDING, cohort_ids, current_record, fmt_score, get_prepared,
+    FIDUCIAL_SOURCES, PROBABILITIES_PENDING, cohort_ids, current_record, get_prepared,
     predictor_for, prefetch, record_header, set_url, status_of, table_for, view_for,
 )
 from pages.common.views import PLOT_CONFIG, lead_charts, score_column, wait_for_probabilities
 from xand.errors import XandError
-from xand.figures import ecg_figure
+from xand.figures.printout import ecg_figure
 
 
 sel = page_selection()
@@ -60,7 +60,7 @@ if sel.run_dir is None or sel.head in predictor.heads:
 
 shown_fs = float(prep.fs)
 if view is not None and view.fs != shown_fs:  # maps live on the model's working grid
-    from xand.preprocess import resample
+    from xand.data.preprocess import resample
 
     ecg, shown_fs = resample(ecg, shown_fs, view.fs), view.fs
 if view is not None and view.mask is not None and view.mask.shape[1] != ecg.shape[1]:

@@ -10,7 +10,7 @@ import streamlit as st
 from pages.common import list_runs, page_selection, review_query, table_for
 from pages.common.reviews_ui import dataset_name, review_store, verdict_text
 from xand.constants import HEADS
-from xand.reviews import PLAUSIBLE_VALUES, PREDICTION_VALUES, progress_table, to_csv, verdict_from_row
+from xand.reviews.store import PLAUSIBLE_VALUES, PREDICTION_VALUES, progress_table, to_csv, verdict_from_row
 
 sel = page_selection()
 st.title("Reviews")

@@ -1,5 +1,5 @@
 """Upload an ECG: the Review view (predictions, attribution, own delineation for CLIN, scores) for an ECG of
-the reviewer's own. Files are parsed from memory (``xand.upload``) and kept nowhere unless saved."""
+the reviewer's own. Files are parsed from memory (``xand.data.upload``) and kept nowhere unless saved."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ import streamlit as st
 
 from pages.common import (
     _EXPLAIN_LOCK, _run_stamp, page_selection,
-    View, fmt_score, get_predictor, label_summary, predictor_for, threshold_of,
+    View, get_predictor, label_summary, predictor_for, threshold_of,
 )
 from pages.common.views import PLOT_CONFIG, lead_charts, score_column
 from xand.errors import XandError
-from xand.figures import ecg_figure
-from xand.preprocess import resample
-from xand.upload import (
+from xand.figures.printout import ecg_figure
+from xand.data.preprocess import resample
+from xand.data.upload import (
     ACCEPTED, UNITS, UPLOAD_EXTENSIONS, UploadConfig, UploadedECG, input_seconds, model_window, parse_upload,
     predict_upload, save_upload, signal_digest,
 )
@@ -28,8 +28,8 @@ LIMITS = UploadConfig()
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def upload_fiducials(digest: str, _ecg: np.ndarray, fs: float):
-    """Own delineation of the uploaded window (``xand.delineation``), kept in memory only."""
-    from xand.delineation import delineate
+    """Own delineation of the uploaded window (``xand.delineation.neurokit``), kept in memory only."""
+    from xand.delineation.neurokit import delineate
 
     return delineate(_ecg, fs)
 
@@ -40,11 +40,11 @@ def upload_view(run_dir: str | None, stamp: float | None, digest: str, head: str
     """Explain the uploaded window with one head (cached in memory by content, run, head and method)."""
     fid = upload_fiducials(digest, _ecg, fs)
     if run_dir is None:
-        from xand.masks import clinical_mask
+        from xand.delineation.masks import clinical_mask
 
         return View(0, head, method, fs, None, None, None,
                     np.asarray(clinical_mask(fid, head, _ecg.shape[1]), dtype=bool), mask_source=fid.source)
-    from xand.xai import explain_ecg
+    from xand.explain.xai import explain_ecg
 
     pred = get_predictor(run_dir, stamp)
     with _EXPLAIN_LOCK:  # one model computation at a time per process (see pages.common.explain_view)
@@ -124,10 +124,10 @@ info = [f"**Uploaded ECG `{rec.name}`**", rec.format.upper(), f"{rec.fs:g} Hz", 
 st.markdown(" · ".join(info))
 reference = None
 if rec.meta.get("snomed"):
-    from xand.cinc import cinc_labels
+    from xand.data.cinc import cinc_labels
 
     reference = cinc_labels(rec.meta["snomed"])
-    st.caption(f"Labels from the header's SNOMED CT codes (a-priori map, `xand.cinc`): {label_summary(reference)}"
+    st.caption(f"Labels from the header's SNOMED CT codes (a-priori map, `xand.data.cinc`): {label_summary(reference)}"
                f" · Dx {', '.join(str(c) for c in rec.meta['snomed'])}")
 if window_note:
     st.caption(window_note)

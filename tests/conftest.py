@@ -46,7 +46,7 @@ def cinc_dir() -> Path:
 @pytest.fixture(scope="session")
 def synth_dir(tmp_path_factory) -> Path:
     """A 200-record synthetic PTB-XL set (seed 0), written once per session."""
-    from xand.synth import SynthConfig, synthesize
+    from xand.data.synth import SynthConfig, synthesize
 
     out = tmp_path_factory.mktemp("synth") / "ptbxl_synth"
     synthesize(out, SynthConfig(n_records=200, seed=0), progress=False)

@@ -34,8 +34,8 @@ def make_app_home(home: Path, synth_dir: Path) -> Path:
     done = home / ".built"
     if done.is_file():
         return home
-    from xand.prepare import prepare
-    from xand.training import TrainConfig, train
+    from xand.data.prepare import prepare
+    from xand.training.trainer import TrainConfig, train
 
     home.mkdir(parents=True, exist_ok=True)
     demo = home / "demo"
@@ -76,16 +76,16 @@ def env(app_home, monkeypatch) -> Path:
 
 @lru_cache(maxsize=None)
 def _predictor(run_dir: str):
-    from xand.training import load_run
+    from xand.training.trainer import load_run
 
     return load_run(run_dir)
 
 
 @lru_cache(maxsize=64)
 def _expected(home: str, run_dir: str, ecg_id: int, head: str, method: str):
-    from xand.prepare import prepare
-    from xand.ptbxl_plus import read_fiducials
-    from xand.xai import explain_ecg
+    from xand.data.prepare import prepare
+    from xand.data.ptbxl_plus import read_fiducials
+    from xand.explain.xai import explain_ecg
 
     prep = prepare(Path(home) / "demo", cache_dir=Path(home) / "cache", workers=1, progress=False)
     ecg = prep.record(ecg_id)
@@ -291,7 +291,7 @@ def test_switch_head_recomputes_in_place(env):
     spec = printout_spec(at)
     clin_i = next(t for t in spec["data"] if t["name"] == "clin:I")
     n_runs = int(np.isnan(decode(clin_i["x"])).sum())
-    from xand.figures import mask_runs
+    from xand.figures.printout import mask_runs
 
     assert n_runs == len(mask_runs(want.mask[0, :250]))
 
@@ -357,7 +357,7 @@ def test_compare_page(env):
         want = expected_view(env, run_dir, 12, h)
         assert spec["layout"]["yaxis"].get("scaleanchor") == "x"  # ECG paper, aspect locked
         # lead I's ATTR strip (its first 2.5 s) is this head's attribution, not another head's
-        from xand.figures import attribution_intensity
+        from xand.figures.printout import attribution_intensity
 
         attr = [t for t in spec["data"] if t["name"] == "attr:I"][0]
         z = decode(attr["z"]).ravel()
@@ -429,11 +429,11 @@ def test_first_run_writes_the_demo_set(tmp_path, monkeypatch):
 
 def test_predictor_cache_is_bounded(monkeypatch):
     """Each retrain changes the key (the checkpoints' mtime): old copies of a run leave the cache."""
-    import xand.training
+    import xand.training.trainer
     from pages.common import get_predictor
 
     loads: list[float] = []
-    monkeypatch.setattr(xand.training, "load_run", lambda run_dir, device="cpu": loads.append(run_dir) or object())
+    monkeypatch.setattr(xand.training.trainer, "load_run", lambda run_dir, device="cpu": loads.append(run_dir) or object())
     get_predictor.clear()
     try:
         first = get_predictor("/nowhere/run", 0.0)

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from xand.attribution import (ATTRIBUTION_METHODS, BASELINES, IGConfig, attribute, lead_drop, lead_importance,
+from xand.explain.attribution import (ATTRIBUTION_METHODS, BASELINES, IGConfig, attribute, lead_drop, lead_importance,
                               lead_importance_reason, make_baseline)
 from xand.errors import DataError, UnknownNameError
 
@@ -41,7 +41,7 @@ class OneLead(nn.Module):
 
 
 class LeadwiseStandIn(nn.Module):
-    """Same contract as ``xand.models.LeadwiseNet``: leads folded into the batch (lead-major), so the
+    """Same contract as ``xand.models.networks.LeadwiseNet``: leads folded into the batch (lead-major), so the
     cam layer's batch is B*12; the classifier here only uses lead ``lead``'s features."""
 
     leadwise = True
@@ -196,7 +196,7 @@ def test_gradcam_leadwise_reshapes_lead_major_and_upsamples():
 
 
 def test_gradcam_leadwise_with_real_model_shapes():
-    from xand.models import create_model
+    from xand.models.networks import create_model
 
     torch.manual_seed(0)
     m = create_model("leadwise", width=0.25, aux=False).eval()
@@ -291,7 +291,7 @@ def test_flat_input_gives_zero_ig_map_and_undefined_importance():
 # ------------------------------------------------------------------------------ BatchNorm folding
 
 def _leadwise_with_bn_stats():
-    from xand.models import create_model
+    from xand.models.networks import create_model
 
     torch.manual_seed(0)
     m = create_model("leadwise", width=0.25, aux=False)
@@ -304,7 +304,7 @@ def _leadwise_with_bn_stats():
 
 
 def test_bn_folded_gradient_model_gives_the_same_ig_and_is_cached():
-    from xand.attribution import gradient_model
+    from xand.explain.attribution import gradient_model
 
     m = _leadwise_with_bn_stats()
     x = torch.randn(1, 12, 200, generator=torch.Generator().manual_seed(0))
@@ -385,7 +385,7 @@ class _OneCellCam:
 def test_gradcam_cells_land_on_their_receptive_field_centres(monkeypatch, name, stride, offset):
     import captum.attr
 
-    from xand.models import create_model
+    from xand.models.networks import create_model
 
     torch.manual_seed(0)
     m = create_model(name, width=0.25, aux=False).eval()
@@ -403,8 +403,8 @@ def test_gradcam_cells_land_on_their_receptive_field_centres(monkeypatch, name, 
 
 
 def test_cam_cell_centres_are_cached_per_architecture():
-    from xand import attribution
-    from xand.models import create_model
+    from xand.explain import attribution
+    from xand.models.networks import create_model
 
     a, b = create_model("cnn1d", width=0.25, aux=False), create_model("cnn1d", width=0.25, aux=False)
     first = attribution.cam_cell_centres(a, 500)

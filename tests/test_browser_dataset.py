@@ -32,7 +32,7 @@ def server(tmp_path_factory, synth_dir):
     if CHROMIUM is None:
         pytest.skip("no chromium on this machine (CI installs Debian's chromium package)")
     pytest.importorskip("playwright.sync_api")
-    from xand.synth import SynthConfig, synthesize
+    from xand.data.synth import SynthConfig, synthesize
 
     shared = make_app_home(tmp_path_factory.getbasetemp() / "xand_app_home", synth_dir)  # demo + runs/tiny
     home = tmp_path_factory.mktemp("xand_dataset_home")
@@ -149,7 +149,7 @@ def test_browse_opens_the_chosen_datasets_record_and_files_the_verdict_there(ser
     form.get_by_text("Partly", exact=True).click()
     form.get_by_role("button", name="Save verdict").click()
     page.get_by_text("Saved version 1").wait_for(timeout=30_000)
-    from xand.reviews import ReviewStore, default_url
+    from xand.reviews.store import ReviewStore, default_url
 
     store = ReviewStore(default_url(server["home"]))
     v = store.current(server["other"].name, 4, head, "Dr Test")

@@ -1,4 +1,4 @@
-"""xand.cinc: the CinC 2021 reader on the real excerpt, the a-priori SNOMED map and every bad input."""
+"""xand.data.cinc: the CinC 2021 reader on the real excerpt, the a-priori SNOMED map and every bad input."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import scipy.io
 
-from xand.cinc import (
+from xand.data.cinc import (
     SNOMED_TABLE, SNOMED_TO_HEAD, SNOMED_UNCERTAIN, CincFolder, cinc_labels, read_cinc, resample,
     snomed_table, source_of,
 )

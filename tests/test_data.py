@@ -1,4 +1,4 @@
-"""xand.data: PTB-XL reader, pure labels, patient splits and every kind of bad input."""
+"""xand.data.ptbxl: PTB-XL reader, pure labels, patient splits and every kind of bad input."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 import wfdb
 
 from xand.constants import EXCLUDED, HEADS, LEADS, NEGATIVE, POSITIVE
-from xand.data import PTBXL, check_patient_splits, load_record, pure_labels, read_wfdb, summarize
+from xand.data.ptbxl import PTBXL, check_patient_splits, load_record, pure_labels, read_wfdb, summarize
 from xand.errors import DataError, SplitLeakError
 
 WFDB_LEADS = ["I", "II", "III", "AVR", "AVL", "AVF", "V1", "V2", "V3", "V4", "V5", "V6"]  # PTB-XL spelling

@@ -10,16 +10,14 @@ import numpy as np
 import pytest
 
 from xand.constants import FIDUCIAL_KINDS, N_LEADS
-from xand.delineation import (
+from xand.delineation.neurokit import (
     CSE_TOLERANCE_MS,
     DelineationCache,
     DelineationConfig,
     delineate,
     detect_rpeaks,
-    match_points,
-    score_fiducials,
-    summarize_scores,
 )
+from xand.delineation.validation import match_points, score_fiducials, summarize_scores
 from xand.errors import DataError, UnknownNameError
 from xand.fiducials import Fiducials, kind_index
 
@@ -241,8 +239,8 @@ def test_score_misses_rescaling_and_pooling():
 
 @pytest.mark.slow
 def test_validate_on_synthetic_set(synth_dir):
-    pytest.importorskip("xand.ptbxl_plus")
-    from xand.delineation import validate_synthetic
+    pytest.importorskip("xand.data.ptbxl_plus")
+    from xand.delineation.validation import validate_synthetic
 
     table = validate_synthetic(synth_dir, ecg_ids=[1, 2, 3])
     assert table.loc["R_peak", "sensitivity"] > 0.9
@@ -261,7 +259,7 @@ def _rows(values: dict[str, list[float]]) -> np.ndarray:
 
 
 def test_multilead_median_gives_no_wave_to_a_lead_without_one():
-    from xand.delineation import _harmonise
+    from xand.delineation.neurokit import _harmonise
 
     per = [_rows({"T_off": [400.0]}) for _ in range(N_LEADS)]
     for i, v in enumerate([390, 400, 410, 420, 800]):
@@ -279,7 +277,7 @@ def test_multilead_median_gives_no_wave_to_a_lead_without_one():
 
 
 def test_p_waves_with_varying_pr_are_dropped():
-    from xand.delineation import _drop_uncoupled_p
+    from xand.delineation.neurokit import _drop_uncoupled_p
 
     beats = np.array([500, 1000, 1500, 2000, 2500])
     constant = [_rows({"P_peak": list(beats - 80), "P_on": list(beats - 100)}) for _ in range(N_LEADS)]

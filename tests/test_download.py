@@ -1,4 +1,4 @@
-"""xand.download against a loopback HTTP server (Range support, injectable failures); no other traffic."""
+"""xand.data.download against a loopback HTTP server (Range support, injectable failures); no other traffic."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xand.download import CHECKSUM_FILE, DATASETS, download, parse_checksums, select
+from xand.data.download import CHECKSUM_FILE, DATASETS, download, parse_checksums, select
 from xand.errors import DataError, UnknownNameError
 
 

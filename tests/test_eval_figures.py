@@ -1,5 +1,5 @@
 """The Evaluate page's data (``xand.evaluation``: curves, calibration, per-head evaluation, runs side by side,
-cached XAI tables) and its figures (``xand.eval_figures``) on seeded tables whose answers are known."""
+cached XAI tables) and its figures (``xand.figures.evaluation``) on seeded tables whose answers are known."""
 
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ from sklearn.calibration import calibration_curve
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from xand.errors import DataError, UnknownNameError
-from xand.eval_figures import (
+from xand.figures.evaluation import (
     calibration_figure, confusion_figure, pr_figure, roc_figure, runs_figure, score_distribution_figure,
 )
+from xand.metrics import binary_metrics
 from xand.evaluation import (
-    binary_metrics, calibration_long, calibration_table, evaluate_predictions, head_arrays, load_xai_summary,
+    calibration_long, calibration_table, evaluate_predictions, head_arrays, load_xai_summary,
     metrics_table, roc_pr_curves, runs_comparison, runs_wide, score_table, xai_out_dir, xai_table,
 )
 

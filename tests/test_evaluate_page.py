@@ -53,7 +53,7 @@ def env(app_home, tmp_path, monkeypatch) -> Path:
 
 @lru_cache(maxsize=None)
 def _predictor(run_dir: str):
-    from xand.training import load_run
+    from xand.training.trainer import load_run
 
     return load_run(run_dir)
 
@@ -71,8 +71,8 @@ def dataframe_with(at, column: str) -> pd.DataFrame:
 
 def expected_metrics(app_home: Path, run_dir: Path, split: str) -> dict:
     """The run's metrics on ``split`` computed with xand alone (not through the page)."""
-    from xand.evaluation import binary_metrics
-    from xand.prepare import prepare
+    from xand.metrics import binary_metrics
+    from xand.data.prepare import prepare
 
     pred = _predictor(str(run_dir))
     prep = prepare(app_home / "demo", cache_dir=app_home / "cache", workers=1, progress=False)
@@ -162,7 +162,7 @@ def test_xai_table_on_demand_then_cached(env):
 
 def test_xai_batch_reports_progress(env, app_home, tmp_path):
     """The page's progress bar is fed by ``xai_batch(on_progress=...)``: 0, 1, ..., total."""
-    from xand.xai import xai_batch
+    from xand.explain.xai import xai_batch
 
     calls: list[tuple[int, int]] = []
     out = xai_batch(env, app_home / "demo", split="val", max_per_head=1, progress=False, compare_method=None,
@@ -190,9 +190,9 @@ def test_runs_side_by_side(env):
 @lru_cache(maxsize=8)
 def _expected_upload(run_dir: str, files: tuple, head: str, fs=None, units="mV"):
     """Probability and scores ``xand`` computes for an upload (parse, model window, own delineation)."""
-    from xand.delineation import delineate
-    from xand.upload import input_seconds, model_window, parse_upload, predict_upload
-    from xand.xai import explain_ecg
+    from xand.delineation.neurokit import delineate
+    from xand.data.upload import input_seconds, model_window, parse_upload, predict_upload
+    from xand.explain.xai import explain_ecg
 
     pred = _predictor(run_dir)
     rec = parse_upload(list(files), fs=fs, units=units)
@@ -236,7 +236,7 @@ def test_upload_wfdb_pair_shows_the_review_view(env, synth_dir):
 
 
 def test_upload_csv_needs_its_rate_then_shows_the_view(env, synth_dir):
-    from xand.data import read_wfdb
+    from xand.data.ptbxl import read_wfdb
 
     ecg, fs = read_wfdb(synth_dir / HEA)
     buf = io.StringIO()
@@ -283,7 +283,7 @@ def _npy_with_nan() -> bytes:
 
 
 def test_injected_upload_renders(env, synth_dir):
-    from xand.upload import parse_upload
+    from xand.data.upload import parse_upload
 
     files = wfdb_upload(synth_dir)
     head = _predictor(str(env)).heads[1]
@@ -320,16 +320,16 @@ def test_upload_probabilities_hold_the_model_lock(env, synth_dir, monkeypatch):
     """The upload's probabilities run the shared cached model under the explanation lock, like every other
     model call (Grad-CAM puts hooks on that model while it explains)."""
     import pages.common as common
-    import xand.upload
+    import xand.data.upload
 
-    real = xand.upload.predict_upload
+    real = xand.data.upload.predict_upload
     held: list[bool] = []
 
     def spy(pred, rec):
         held.append(common._EXPLAIN_LOCK.locked())
         return real(pred, rec)
 
-    monkeypatch.setattr(xand.upload, "predict_upload", spy)
+    monkeypatch.setattr(xand.data.upload, "predict_upload", spy)
     base = synth_dir / "records500" / "00000" / "00002_hr"  # a record no other test uploads: not cached
     files = [(base.name + ext, base.with_suffix(ext).read_bytes(), "application/octet-stream")
              for ext in (".hea", ".dat")]

@@ -9,8 +9,8 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from xand.errors import UnknownNameError
-from xand.evaluation import (auc_or_none, binary_metrics, bootstrap_auc_ci, evaluate_run, is_cinc_folder,
-                             tune_threshold)
+from xand.evaluation import evaluate_run, is_cinc_folder
+from xand.metrics import auc_or_none, binary_metrics, bootstrap_auc_ci, tune_threshold
 
 
 def _scores(n=300, seed=0):
@@ -69,8 +69,8 @@ def test_vectorised_bootstrap_auc_matches_sklearn_with_ties():
 
 @pytest.fixture(scope="module")
 def synth_run(synth_dir, tmp_path_factory):
-    from xand.prepare import prepare
-    from xand.training import TrainConfig, train
+    from xand.data.prepare import prepare
+    from xand.training.trainer import TrainConfig, train
 
     tmp = tmp_path_factory.mktemp("evalrun")
     prepared = prepare(synth_dir, cache_dir=tmp / "cache", progress=False)

@@ -10,8 +10,8 @@ import pytest
 
 from xand.constants import LEADS, lead_index
 from xand.errors import DataError
-from xand.figures import (
-    HOT_LEVELS, MM_PER_MV, MM_PER_S, PRINTOUT_ROWS, PrintoutStyle, attribution_intensity,
+from xand.figures.printout import (
+    MM_PER_MV, MM_PER_S, PRINTOUT_ROWS, PrintoutStyle, attribution_intensity,
     ecg_figure, lead_drop_figure, lead_importance_figure, mask_runs,
 )
 
@@ -197,7 +197,7 @@ def test_attribution_heatmap_values(record):
 
 
 def test_hot_overlay_segments():
-    from xand.figures import _hot_segments
+    from xand.figures.printout import _hot_segments
 
     y = np.arange(10, dtype=np.float32)
     level = np.array([0, 0, 3, 0, 0, 0, 1, 2, 2, 0], np.int8)

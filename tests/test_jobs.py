@@ -33,7 +33,7 @@ def until(cond, timeout: float = TIMEOUT, poll: float = 0.1):
 @pytest.fixture(scope="module")
 def cache_dir(tmp_path_factory, synth_dir) -> Path:
     """The synthetic set prepared once, so that every job's own prepare step is a no-op."""
-    from xand.prepare import prepare
+    from xand.data.prepare import prepare
 
     cache = tmp_path_factory.mktemp("jobs_cache")
     prepare(synth_dir, cache_dir=cache, workers=1, progress=False)

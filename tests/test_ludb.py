@@ -11,7 +11,8 @@ import pytest
 from xand.constants import FIDUCIAL_KINDS, N_LEADS
 from xand.errors import DataError
 from xand.fiducials import kind_index
-from xand.ludb import LUDB_EXTENSIONS, _group_beats, _parse_waves, list_ludb, read_ludb, validate_ludb
+from xand.data.ludb import LUDB_EXTENSIONS, _group_beats, _parse_waves, list_ludb, read_ludb
+from xand.delineation.validation import validate_ludb
 
 
 def test_list_ludb(ludb_dir):

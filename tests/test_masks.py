@@ -8,7 +8,7 @@ import pytest
 from xand.constants import FIDUCIAL_KINDS, HEADS, N_LEADS
 from xand.errors import UnknownNameError
 from xand.fiducials import Fiducials, kind_index
-from xand.masks import (
+from xand.delineation.masks import (
     MASK_TABLE,
     clinical_mask,
     coverage,

@@ -7,7 +7,7 @@ import torch
 
 from xand.constants import SUPERCLASSES
 from xand.errors import UnknownNameError
-from xand.models import create_model, list_models, n_parameters, register_model
+from xand.models.networks import create_model, list_models, n_parameters, register_model
 
 #: small widths keep forward+backward of every model fast
 SMALL = {"leadwise": {"width": 0.25}, "multilabel": {"width": 0.25}, "resnet1d": {"width": 0.25},
@@ -37,7 +37,7 @@ def test_register_model_adds_a_name():
         assert "_tiny_test_model" in list_models()
         assert create_model("_tiny_test_model").model_name == "_tiny_test_model"
     finally:
-        from xand import models
+        from xand.models import networks as models
 
         models._REGISTRY.pop("_tiny_test_model")
 

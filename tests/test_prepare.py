@@ -1,4 +1,4 @@
-"""xand.prepare: the memory-mapped array, its fingerprint cache, bad-record skipping and atomicity."""
+"""xand.data.prepare: the memory-mapped array, its fingerprint cache, bad-record skipping and atomicity."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ import pytest
 
 from test_data import make_ptbxl  # the hand-made WFDB folder builder (tests/ is on sys.path)
 from xand.constants import HEADS
-from xand.data import PTBXL
+from xand.data.ptbxl import PTBXL
 from xand.errors import DataError, UnknownNameError
-from xand.prepare import fingerprint, load_prepared, prepare
-from xand.preprocess import PreprocessConfig
+from xand.data.prepare import fingerprint, load_prepared, prepare
+from xand.data.preprocess import PreprocessConfig
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +86,7 @@ def test_rerun_is_noop_and_options_change_fingerprint(small, tmp_path):
 def test_prepare_options_are_applied(small, tmp_path):
     cfg = PreprocessConfig(bandpass=(0.5, 40), baseline_removal=True)
     out = prepare(small, tmp_path / "c", cfg, workers=1, progress=False)
-    from xand.preprocess import filter_ecg
+    from xand.data.preprocess import filter_ecg
 
     np.testing.assert_allclose(out.signals[0], filter_ecg(PTBXL(small).load(1), 100, cfg), atol=1e-6)
     assert out.cfg == cfg and load_prepared(out.root).cfg.bandpass == (0.5, 40.0)
@@ -136,7 +136,7 @@ def test_split_indices_and_head_labels(small, tmp_path):
 
 
 def test_interrupted_prepare_leaves_no_valid_looking_cache(small, tmp_path, monkeypatch):
-    import xand.prepare as xp
+    import xand.data.prepare as xp
 
     cache = tmp_path / "cache"
     cache.mkdir()
@@ -177,7 +177,9 @@ def test_real_excerpt_with_two_workers(ptbxl_dir, tmp_path):
 
 
 def test_benchmark_reports_side_by_side(small, tmp_path, capsys):
-    fig = __import__("xand.prepare", fromlist=["benchmark"]).benchmark(
+    from xand.bench.prepare import benchmark
+
+    fig = benchmark(
         Namespace(data=str(small), n=None, json=True, device="auto", cache_dir=str(tmp_path / "b")))
     methods = [r["method"] for r in fig["results"]]
     assert methods[0].startswith("wfdb.rdsamp") and any("fresh cache" in m for m in methods)

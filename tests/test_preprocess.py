@@ -1,4 +1,4 @@
-"""xand.preprocess: resampling, filters and model-input normalisation (numpy and torch)."""
+"""xand.data.preprocess: resampling, filters and model-input normalisation (numpy and torch)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from xand.errors import UnknownNameError
-from xand.preprocess import PreprocessConfig, bandpass, filter_ecg, normalize, remove_baseline, resample
+from xand.data.preprocess import PreprocessConfig, bandpass, filter_ecg, normalize, remove_baseline, resample
 
 FS = 100
 

@@ -10,7 +10,7 @@ import pytest
 from xand.constants import FIDUCIAL_KINDS, LEADS
 from xand.errors import DataError
 from xand.fiducials import Fiducials
-from xand.ptbxl_plus import (AUX_NOTES, encode_annotations, global_file, has_fiducials, lead_file,
+from xand.data.ptbxl_plus import (AUX_NOTES, encode_annotations, global_file, has_fiducials, lead_file,
                              read_fiducials, write_fiducials)
 
 wfdb = pytest.importorskip("wfdb")

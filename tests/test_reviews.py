@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from xand import reviews
+from xand.reviews import store as reviews
 from xand.errors import UnknownNameError, XandError
-from xand.reviews import (
+from xand.reviews.store import (
     ReviewError, ReviewStore, ReviewStoreConfig, SchemaVersionError, Verdict, agreement_table, cohen_kappa,
 )
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from test_app import app_home, env, heads_of, metric, run_app  # noqa: F401 - fixtures used by name
-from xand.reviews import ReviewStore, Verdict, default_url
+from xand.reviews.store import ReviewStore, Verdict, default_url
 
 pytestmark = pytest.mark.slow  # shares test_app's one short training run
 

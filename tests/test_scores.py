@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xand.scores import (PerturbationScore, Score, _random_region, cas, cosine, perturbation_drop,
+from xand.explain.scores import (PerturbationScore, Score, _random_region, cas, cosine, perturbation_drop,
                          pointing_game, rank_accuracy)
 
 

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from xand.constants import FIDUCIAL_KINDS, LEADS
-from xand.ptbxl_plus import read_fiducials
-from xand.synth import SynthConfig, synthesize
+from xand.data.ptbxl_plus import read_fiducials
+from xand.data.synth import SynthConfig, synthesize
 
 wfdb = pytest.importorskip("wfdb")
 
@@ -132,7 +132,7 @@ def test_metadata_like_ptbxl(db: pd.DataFrame):
 
 
 def test_wfdb_writer_is_byte_identical_to_wfdb(tmp_path: Path):
-    from xand.synth import HEADER_LEADS, _write_wfdb
+    from xand.data.synth import HEADER_LEADS, _write_wfdb
 
     rng = np.random.default_rng(3)
     d = rng.integers(-3000, 3000, size=(1000, 12)).astype("<i2")
@@ -370,7 +370,7 @@ def test_hyp_voltage_and_strain(synth_dir: Path, db: pd.DataFrame):
 
 
 def test_reads_through_ptbxl_reader(synth_dir: Path):
-    data = pytest.importorskip("xand.data")
+    data = pytest.importorskip("xand.data.ptbxl")
     ds = data.PTBXL(synth_dir)
     eid = int(ds.meta.index[0])
     x = ds.load(eid, fs=100)

@@ -94,7 +94,7 @@ def start_button(at):
 
 def test_panel_renders_without_writing(home):
     at = app()
-    from xand.models import list_models
+    from xand.models.networks import list_models
 
     assert widget(at.sidebar.selectbox, "Architecture").options == list_models()
     assert widget(at.sidebar.multiselect, "Heads").value == [widget(at.sidebar.selectbox, "Head").value]

@@ -18,8 +18,8 @@ import torch.nn.functional as F
 
 from xand.constants import HEADS, SUPERCLASSES
 from xand.errors import UnknownNameError, XandError
-from xand import training
-from xand.training import TrainConfig, atomic_save, focal_loss, load_run, train
+from xand.training import trainer as training
+from xand.training.trainer import TrainConfig, atomic_save, focal_loss, load_run, train
 
 ROOT = Path(__file__).resolve().parents[1]
 #: tiny, fast model options for every training test
@@ -27,7 +27,7 @@ TINY = {"width": 0.125, "hidden": 16}
 
 
 def write_fake_prepared(root: Path, n: int = 200, t: int = 1000, seed: int = 0) -> Path:
-    """A prepared-set folder in the ``xand.prepare`` layout with a learnable signal.
+    """A prepared-set folder in the ``xand.data.prepare`` layout with a learnable signal.
 
     Positives of head k carry a bump in lead k; splits 70/15/15 %; a few excluded labels.
     """
@@ -61,7 +61,7 @@ def write_fake_prepared(root: Path, n: int = 200, t: int = 1000, seed: int = 0) 
 
 @pytest.fixture(scope="module")
 def fake_prepared(tmp_path_factory):
-    from xand.prepare import Prepared
+    from xand.data.prepare import Prepared
 
     return Prepared(write_fake_prepared(tmp_path_factory.mktemp("prep") / "set"))
 
@@ -170,8 +170,8 @@ def test_train_writes_run_folder_and_load_run_matches(fake_prepared, tmp_path):
     probs = pred.predict_proba(ecg, fs=100)
     # the in-memory model from best.pt on training's normalisation gives the same probabilities
     ck = torch.load(run / "MI" / "best.pt", weights_only=False)
-    from xand.models import create_model
-    from xand.preprocess import normalize
+    from xand.models.networks import create_model
+    from xand.data.preprocess import normalize
 
     model = create_model(ck["model_name"], **ck["model_kwargs"])
     model.load_state_dict(ck["state_dict"])
@@ -182,7 +182,7 @@ def test_train_writes_run_folder_and_load_run_matches(fake_prepared, tmp_path):
     x1 = pred.prepare_input(ecg[0], fs=100)
     assert x1.shape == (1, 12, 1000)
     # a 500 Hz, 12 s input is resampled and cut to the training length
-    from xand.preprocess import resample
+    from xand.data.preprocess import resample
 
     long = np.concatenate([resample(ecg[:2], 100, 500), np.zeros((2, 12, 1000), np.float32)], axis=-1)
     assert pred.prepare_batch(long, fs=500).shape == (2, 12, 1000)
@@ -256,8 +256,8 @@ def test_mlflow_logs_params_metrics_and_summary_to_a_local_store(fake_prepared, 
 
 _KILL_SCRIPT = """
 import sys, time
-from xand.prepare import Prepared
-from xand.training import TrainConfig, train
+from xand.data.prepare import Prepared
+from xand.training.trainer import TrainConfig, train
 cfg = TrainConfig(**__import__("json").loads(sys.argv[3]))
 def slow(unit, rec):
     time.sleep(1.0)  # leave time for the parent to kill us between epochs
@@ -304,7 +304,7 @@ def test_resume_after_kill_continues_and_matches_uninterrupted(fake_prepared, tm
 
 def test_resume_rejects_other_data(fake_prepared, tmp_path):
     from xand.errors import DataError
-    from xand.prepare import Prepared
+    from xand.data.prepare import Prepared
 
     run = train(fake_prepared, tiny_cfg(epochs=1), tmp_path / "runs")
     other = Prepared(write_fake_prepared(tmp_path / "other", n=60, seed=1))
@@ -314,7 +314,7 @@ def test_resume_rejects_other_data(fake_prepared, tmp_path):
 
 @pytest.mark.slow
 def test_end_to_end_on_synthetic_set_learns(synth_dir, tmp_path):
-    from xand.prepare import prepare
+    from xand.data.prepare import prepare
 
     prepared = prepare(synth_dir, cache_dir=tmp_path / "cache", progress=False)
     cfg = TrainConfig(model_kwargs={"width": 0.25}, heads=("CD",), epochs=3, bootstrap=100, patience=0)
@@ -325,7 +325,9 @@ def test_end_to_end_on_synthetic_set_learns(synth_dir, tmp_path):
 
 
 def test_benchmark_worker_reports_speed_and_memory():
-    r = training._bench_worker({"label": "cnn1d", "model": "cnn1d", "kwargs": {}, "device": "cpu",
+    from xand.bench.train import _bench_worker
+
+    r = _bench_worker({"label": "cnn1d", "model": "cnn1d", "kwargs": {}, "device": "cpu",
                                 "batch_size": 8, "n_samples": 1000, "steps": 1, "min_seconds": 0.0,
                                 "threads": 1})
     assert r["train_ecg_s"] > 0 and r["infer_ecg_s"] > 0 and r["train_gflop_per_ecg"] > 0
@@ -424,7 +426,7 @@ def test_bce_loss_follows_the_logits_device():
 
 
 def test_bce_training_end_to_end_on_the_synthetic_set(synth_dir, tmp_path):
-    from xand.prepare import prepare
+    from xand.data.prepare import prepare
 
     prepared = prepare(synth_dir, cache_dir=tmp_path / "cache", progress=False)
     cfg = TrainConfig(model="cnn1d", model_kwargs={"width": 0.25}, heads=("CD",), epochs=2, loss="bce",
@@ -446,7 +448,7 @@ def _hand_made_run(root: Path, pcfg) -> Path:
     """A run folder for ``Predictor`` without training: config.json + one head's best.pt."""
     import dataclasses
 
-    from xand.models import create_model
+    from xand.models.networks import create_model
 
     torch.manual_seed(0)
     kwargs = {"width": 0.125, "hidden": 16, "aux": False}
@@ -463,7 +465,7 @@ def _hand_made_run(root: Path, pcfg) -> Path:
 
 
 def test_short_record_is_normalised_on_its_real_samples_then_padded(tmp_path):
-    from xand.preprocess import PreprocessConfig, filter_ecg, normalize
+    from xand.data.preprocess import PreprocessConfig, filter_ecg, normalize
 
     pcfg = PreprocessConfig(bandpass=(0.5, 40.0))
     pred = load_run(_hand_made_run(tmp_path / "run", pcfg))
@@ -484,8 +486,8 @@ def test_short_record_is_normalised_on_its_real_samples_then_padded(tmp_path):
 
 def test_cli_resume_uses_the_runs_own_preprocessing(synth_dir, tmp_path, capsys):
     from train.__main__ import main as train_main
-    from xand.prepare import prepare
-    from xand.preprocess import PreprocessConfig
+    from xand.data.prepare import prepare
+    from xand.data.preprocess import PreprocessConfig
 
     cache = tmp_path / "cache"
     pcfg = PreprocessConfig(bandpass=(0.5, 40.0), baseline_removal=True)

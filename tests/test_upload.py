@@ -1,4 +1,4 @@
-"""xand.upload: good WFDB / CinC / CSV / NPY uploads round-trip to (12, T) mV in LEADS order, and every bad
+"""xand.data.upload: good WFDB / CinC / CSV / NPY uploads round-trip to (12, T) mV in LEADS order, and every bad
 upload (wrong lead count, no or unknown rate, non-numeric or NaN data, not an ECG, mismatched pair, too
 large, ...) is one DataError naming the file, with nothing left on disk."""
 
@@ -16,7 +16,7 @@ import scipy.io
 
 from xand.constants import LEADS
 from xand.errors import DataError, UnknownNameError
-from xand.upload import (
+from xand.data.upload import (
     UPLOAD_FORMATS, UploadConfig, UploadedECG, input_seconds, model_window, parse_upload, predict_upload,
     save_upload, signal_digest,
 )
@@ -30,7 +30,7 @@ PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10\x00\x00\x00\x10\x08\
 @pytest.fixture(scope="module")
 def ecg(synth_dir) -> np.ndarray:
     """A realistic 10 s 12-lead ECG at 500 Hz in mV (a synthetic PTB-XL record)."""
-    from xand.data import read_wfdb
+    from xand.data.ptbxl import read_wfdb
 
     sig, fs = read_wfdb(synth_dir / "records500" / "00000" / "00001_hr")
     assert fs == FS
@@ -93,7 +93,7 @@ def test_wfdb_leads_are_reordered_by_name(ecg, tmp_path):
 
 
 def test_wfdb_at_another_rate_and_list_input(ecg, tmp_path):
-    from xand.preprocess import resample
+    from xand.data.preprocess import resample
 
     x250 = resample(ecg, FS, 250)
     files = wfdb_files(tmp_path, x250, fs=250)
@@ -315,7 +315,7 @@ def test_model_window_cuts_or_notes(ecg):
 
 
 class _StandIn:
-    """What ``predict_upload`` uses of ``xand.training.Predictor``."""
+    """What ``predict_upload`` uses of ``xand.training.trainer.Predictor``."""
 
     fs, n_samples = 100, 1000
     heads = ("MI", "CD")

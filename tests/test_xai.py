@@ -16,9 +16,9 @@ from torch import nn
 from xand.constants import FIDUCIAL_KINDS, N_LEADS
 from xand.errors import DataError, UnknownNameError
 from xand.fiducials import Fiducials
-from xand.masks import clinical_mask
-from xand.preprocess import PreprocessConfig, normalize, resample
-from xand.xai import check_synthetic, explain_ecg, format_summary, summarize_records
+from xand.delineation.masks import clinical_mask
+from xand.data.preprocess import PreprocessConfig, normalize, resample
+from xand.explain.xai import check_synthetic, explain_ecg, format_summary, summarize_records
 
 FS, T = 100, 1000
 K = {k: i for i, k in enumerate(FIDUCIAL_KINDS)}
@@ -60,7 +60,7 @@ class WeightModel(nn.Module):
 
 
 class StandInPredictor:
-    """The contract of ``xand.training.Predictor`` used by ``explain_ecg``/``xai_batch``."""
+    """The contract of ``xand.training.trainer.Predictor`` used by ``explain_ecg``/``xai_batch``."""
 
     def __init__(self, models: dict[str, nn.Module], fs: int = FS):
         self.heads = tuple(models)
@@ -201,7 +201,7 @@ def test_summary_counts_undefined_with_reasons_and_wilson_ci():
 
 
 def _tiny_synth(tmp_path):
-    from xand.synth import SynthConfig, synthesize
+    from xand.data.synth import SynthConfig, synthesize
 
     return synthesize(tmp_path / "synth", SynthConfig(n_records=60, seed=1), workers=1, progress=False)
 
@@ -209,15 +209,15 @@ def _tiny_synth(tmp_path):
 def test_xai_batch_on_synthetic_set_with_stand_in_run(tmp_path, monkeypatch):
     """The batch path end to end (data, PTB-XL+ ground-truth fiducials, scores, files) with a stand-in
     run: a model that looks everywhere, so only the plumbing is checked here."""
-    from xand.xai import xai_batch
+    from xand.explain.xai import xai_batch
 
     data = _tiny_synth(tmp_path)
     torch.manual_seed(0)
     pred = StandInPredictor({h: WeightModel(np.random.default_rng(i).normal(size=(12, T)))
                              for i, h in enumerate(("MI", "CD"))})
-    fake = types.ModuleType("xand.training")
+    fake = types.ModuleType("xand.training.trainer")
     fake.load_run = lambda run_dir, device="cpu": pred
-    monkeypatch.setitem(sys.modules, "xand.training", fake)
+    monkeypatch.setitem(sys.modules, "xand.training.trainer", fake)
     run = tmp_path / "run"
     run.mkdir()
     df = xai_batch(run, data, split="train", progress=False, compare_method="saliency", max_per_head=3)
@@ -234,14 +234,14 @@ def test_xai_batch_on_synthetic_set_with_stand_in_run(tmp_path, monkeypatch):
 def test_xai_batch_skips_a_record_that_fails_with_any_error_and_keeps_the_rest(tmp_path, monkeypatch):
     """A RuntimeError / IndexError from torch or the delineator on one record is that record skipped
     (type and message recorded, counted), never the whole batch lost."""
-    import xand.xai as xai
+    import xand.explain.xai as xai
 
     data = _tiny_synth(tmp_path)
     pred = StandInPredictor({h: WeightModel(np.random.default_rng(i).normal(size=(12, T)))
                              for i, h in enumerate(("MI", "CD"))})
-    fake = types.ModuleType("xand.training")
+    fake = types.ModuleType("xand.training.trainer")
     fake.load_run = lambda run_dir, device="cpu": pred
-    monkeypatch.setitem(sys.modules, "xand.training", fake)
+    monkeypatch.setitem(sys.modules, "xand.training.trainer", fake)
     first = xai.xai_batch(tmp_path / "run0", data, split="train", progress=False, compare_method=None,
                           max_per_head=3, out_dir=tmp_path / "ok")
     ids = sorted(set(pd_read(tmp_path / "ok" / "train_ig_records.csv")["ecg_id"]))
@@ -277,7 +277,7 @@ def test_xai_batch_skips_a_record_that_fails_with_any_error_and_keeps_the_rest(t
 
 
 def test_xai_batch_rejects_a_bad_method_up_front(tmp_path):
-    from xand.xai import xai_batch
+    from xand.explain.xai import xai_batch
 
     with pytest.raises(UnknownNameError, match="nope"):
         xai_batch(tmp_path / "run", tmp_path / "data", method="nope", progress=False)
@@ -301,8 +301,8 @@ def demo_sanity(tmp_path_factory):
     """The synthetic sanity check end to end: the committed demo heads (trained on the seed-0 demo set by
     ``python -m train --preset demo``) explained with IG on that set's held-out test split, against the
     ground-truth fiducials (PTB-XL+ layout in the same folder), single-pathology positives only."""
-    from xand.synth import SynthConfig, synthesize
-    from xand.xai import xai_batch
+    from xand.data.synth import SynthConfig, synthesize
+    from xand.explain.xai import xai_batch
 
     runs = sorted(p.parent for p in DEMO_WEIGHTS.glob("*/config.json"))
     if not runs:

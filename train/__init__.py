@@ -1,1 +1,1 @@
-"""``python -m train``: the training entry point (a thin layer over ``xand.prepare`` and ``xand.training``)."""
+"""``python -m train``: the training entry point (a thin layer over ``xand.data.prepare`` and ``xand.training.trainer``)."""

@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--data", required=True, help="PTB-XL-layout folder (real or synthetic)")
     p.add_argument("--heads", nargs="+", default=list(HEADS), help="heads to train")
-    p.add_argument("--model", default="leadwise", help="registered model (see xand.models.list_models)")
+    p.add_argument("--model", default="leadwise", help="registered model (see xand.models.networks.list_models)")
     p.add_argument("--models", nargs="+", default=None, help="train several models in turn (overrides --model)")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--out", default=str(DEFAULT_OUT),
@@ -97,7 +97,7 @@ def _resume_preprocess(args: argparse.Namespace):
     same data without repeating ``--bandpass`` / ``--baseline-removal``; explicit flags that disagree
     with the run are ignored with a note (resuming on other data would fail the fingerprint check)."""
     from xand.errors import DataError
-    from xand.preprocess import PreprocessConfig
+    from xand.data.preprocess import PreprocessConfig
 
     cfg_path = Path(args.resume) / "config.json"
     try:
@@ -125,9 +125,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.set_defaults(**PRESETS[args.preset])
         args = parser.parse_args(argv)
     from xand.errors import XandError
-    from xand.prepare import prepare
-    from xand.preprocess import PreprocessConfig
-    from xand.training import TrainConfig, train
+    from xand.data.prepare import prepare
+    from xand.data.preprocess import PreprocessConfig
+    from xand.training.trainer import TrainConfig, train
 
     try:
         if args.resume:

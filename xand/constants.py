@@ -14,7 +14,7 @@ SUPERCLASSES: tuple[str, ...] = ("NORM", "MI", "STTC", "CD", "HYP")
 #: Pathology heads: one binary model each.
 HEADS: tuple[str, ...] = ("MI", "STTC", "CD", "HYP")
 
-#: Pure-label status codes stored per head (see ``xand.data.pure_labels``).
+#: Pure-label status codes stored per head (see ``xand.data.ptbxl.pure_labels``).
 POSITIVE, NEGATIVE, EXCLUDED = 1, 0, -1
 
 #: Working sampling rate (Hz) and length (samples) of a 10 s PTB-XL record.

@@ -1,7 +1,7 @@
 """Classification metrics of trained runs: on PTB-XL-layout datasets and zero-shot on CinC folders.
 
-The per-head metrics (``binary_metrics``) are the ones ``xand.training`` writes into ``summary.json``, so
-the training report and a later ``python -m xand evaluate`` cannot disagree on definitions:
+The per-head metrics are ``xand.metrics`` (the ones training writes into ``summary.json``), so the
+training report and a later ``python -m xand evaluate`` cannot disagree on definitions:
 
 * ROC-AUC with a percentile bootstrap 95% CI (Efron & Tibshirani 1993; 1000 seeded resamples);
 * PR-AUC as average precision;
@@ -19,129 +19,13 @@ Strodthoff N. et al., Deep learning for ECG analysis: benchmarks and insights fr
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from xand.constants import EXCLUDED, POSITIVE
 from xand.errors import DataError, UnknownNameError
-
-
-# -------------------------------------------------------------------------------------------- metrics
-
-def auc_or_none(y: np.ndarray, p: np.ndarray) -> float | None:
-    """ROC-AUC of scores ``p`` for binary labels ``y``; None when ``y`` has a single class."""
-    from sklearn.metrics import roc_auc_score
-
-    y = np.asarray(y)
-    if y.size == 0 or y.min() == y.max():
-        return None
-    return float(roc_auc_score(y, p))
-
-
-def _youden(y: np.ndarray, p: np.ndarray) -> float:
-    from sklearn.metrics import roc_curve
-
-    fpr, tpr, thr = roc_curve(y, p)
-    best = int(np.argmax(tpr - fpr))
-    return float(min(thr[best], 1.0))
-
-
-def _max_f1(y: np.ndarray, p: np.ndarray) -> float:
-    from sklearn.metrics import precision_recall_curve
-
-    prec, rec, thr = precision_recall_curve(y, p)
-    f1 = 2 * prec[:-1] * rec[:-1] / np.maximum(prec[:-1] + rec[:-1], 1e-12)
-    return float(thr[int(np.argmax(f1))])
-
-
-#: Threshold-tuning rules (applied to validation predictions only).
-THRESHOLD_METHODS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
-    "youden": _youden,
-    "f1": _max_f1,
-}
-
-
-def tune_threshold(y: np.ndarray, p: np.ndarray, method: str = "youden") -> float:
-    """Decision threshold on probabilities from validation labels ``y`` and scores ``p``.
-
-    ``"youden"`` maximises sensitivity + specificity - 1 (Youden 1950); ``"f1"`` maximises F1.
-    Falls back to 0.5 when ``y`` has a single class.
-    """
-    if method not in THRESHOLD_METHODS:
-        raise UnknownNameError("threshold method", method, THRESHOLD_METHODS)
-    y = np.asarray(y)
-    if y.size == 0 or y.min() == y.max():
-        return 0.5
-    return THRESHOLD_METHODS[method](y, np.asarray(p, dtype=np.float64))
-
-
-def bootstrap_auc_ci(y: np.ndarray, p: np.ndarray, n_boot: int = 1000, seed: int = 0,
-                     level: float = 0.95) -> tuple[float, float] | None:
-    """Percentile bootstrap CI of the ROC-AUC (resampling records with replacement, seeded).
-
-    Resamples with a single class are skipped. None when ``y`` has a single class or ``n_boot == 0``.
-    """
-    from scipy.stats import rankdata
-
-    y = np.asarray(y).astype(bool)
-    p = np.asarray(p, dtype=np.float64)
-    if n_boot <= 0 or y.size == 0 or y.all() or not y.any():
-        return None
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, y.size, size=(n_boot, y.size))
-    yb, pb = y[idx], p[idx]
-    # Mann-Whitney form of the AUC, vectorised over resamples (ties get mid-ranks as in roc_auc_score)
-    ranks = rankdata(pb, axis=1)
-    n_pos = yb.sum(axis=1)
-    n_neg = y.size - n_pos
-    ok = (n_pos > 0) & (n_neg > 0)
-    aucs = ((ranks * yb).sum(axis=1)[ok] - n_pos[ok] * (n_pos[ok] + 1) / 2) / (n_pos[ok] * n_neg[ok])
-    if aucs.size == 0:
-        return None
-    alpha = (1 - level) / 2
-    lo, hi = np.quantile(aucs, [alpha, 1 - alpha])
-    return float(lo), float(hi)
-
-
-def binary_metrics(y: np.ndarray, p: np.ndarray, threshold: float, n_boot: int = 1000,
-                   seed: int = 0) -> dict[str, Any]:
-    """All per-head metrics of probabilities ``p (N,)`` against labels ``y (N,)`` in {0, 1}.
-
-    Returns
-    -------
-    dict with ``n, n_pos, auc, auc_ci (lo, hi), pr_auc, threshold, sensitivity, specificity, ppv, npv,
-    f1, confusion {tn, fp, fn, tp}`` (None where undefined).
-    """
-    from sklearn.metrics import average_precision_score
-
-    y = np.asarray(y).astype(np.int64)
-    p = np.asarray(p, dtype=np.float64)
-    pred = p >= threshold
-    tp = int(((y == 1) & pred).sum())
-    fn = int(((y == 1) & ~pred).sum())
-    tn = int(((y == 0) & ~pred).sum())
-    fp = int(((y == 0) & pred).sum())
-
-    def ratio(a: int, b: int) -> float | None:
-        return a / b if b else None
-
-    sens, ppv = ratio(tp, tp + fn), ratio(tp, tp + fp)
-    ci = bootstrap_auc_ci(y, p, n_boot, seed)
-    return {
-        "n": int(y.size),
-        "n_pos": int(y.sum()),
-        "auc": auc_or_none(y, p),
-        "auc_ci": list(ci) if ci else None,
-        "pr_auc": float(average_precision_score(y, p)) if 0 < y.sum() < y.size else None,
-        "threshold": float(threshold),
-        "sensitivity": sens,
-        "specificity": ratio(tn, tn + fp),
-        "ppv": ppv,
-        "npv": ratio(tn, tn + fn),
-        "f1": (2 * sens * ppv / (sens + ppv)) if sens and ppv else (0.0 if sens is not None else None),
-        "confusion": {"tn": tn, "fp": fp, "fn": fn, "tp": tp},
-    }
+from xand.metrics import binary_metrics
 
 
 # ---------------------------------------------------------------------------------------- evaluate_run
@@ -160,25 +44,25 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path, split: str = "test",
     """Metrics of a trained run on a PTB-XL-layout dataset or, zero-shot, on a CinC-format folder.
 
     The run's own preprocessing (sampling rate, filters, normalisation) and validation-tuned thresholds are
-    restored through ``xand.training.load_run``; nothing is re-tuned on the evaluated data.
+    restored through ``xand.training.trainer.load_run``; nothing is re-tuned on the evaluated data.
 
     Parameters
     ----------
-    run_dir : a ``runs/<run-id>`` folder written by ``xand.training.train``
+    run_dir : a ``runs/<run-id>`` folder written by ``xand.training.trainer.train``
     data_dir : PTB-XL-layout folder (evaluated on ``split``: train / val / test / all) or a folder of CinC
-        ``.hea`` + ``.mat`` records (every record, labels from the a-priori SNOMED map ``xand.cinc``)
-    cache_dir : prepared-array cache for PTB-XL data (see ``xand.prepare``)
+        ``.hea`` + ``.mat`` records (every record, labels from the a-priori SNOMED map ``xand.data.cinc``)
+    cache_dir : prepared-array cache for PTB-XL data (see ``xand.data.prepare``)
 
     Returns
     -------
     ``{"run", "data", "format", "split", "heads": {head: binary_metrics(...)}, "skipped": [...]}``
     """
-    from xand.training import load_run
+    from xand.training.trainer import load_run
 
     pred = load_run(run_dir, device=device)
     if is_cinc_folder(data_dir):
         return _evaluate_cinc(pred, run_dir, data_dir, n_boot, seed, batch_size, progress)
-    from xand.prepare import prepare
+    from xand.data.prepare import prepare
 
     prepared = prepare(data_dir, cache_dir=cache_dir, cfg=pred.preprocess_cfg, progress=progress)
     heads: dict[str, Any] = {}
@@ -199,7 +83,7 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path, split: str = "test",
 
 def _evaluate_cinc(pred, run_dir, data_dir, n_boot: int, seed: int, batch_size: int,
                    progress: bool) -> dict[str, Any]:
-    from xand.cinc import CincFolder, cinc_labels
+    from xand.data.cinc import CincFolder, cinc_labels
 
     folder = CincFolder(data_dir)
     it = iter(folder)
@@ -255,7 +139,7 @@ def format_table(result: dict[str, Any]) -> str:
 # The Evaluate page of the viewer: curves, calibration and score distributions of a run's probabilities on
 # a split, read from a table with one row per record (``split``, the per-head pure-label status columns and
 # ``p_<HEAD>`` probabilities, as ``pages.common.records_table`` has it). Pure functions of arrays and tables,
-# so that the figures in ``xand.eval_figures`` and the downloads show exactly what is computed here.
+# so that the figures in ``xand.figures.evaluation`` and the downloads show exactly what is computed here.
 #
 # Niculescu-Mizil A., Caruana R., Predicting good probabilities with supervised learning, ICML 2005
 # (reliability diagrams). Brier G.W., Verification of forecasts expressed in terms of probability, Monthly
@@ -462,7 +346,7 @@ def runs_comparison(runs: dict[str, str | Path]) -> "pd.DataFrame":
             summary = json.loads(summ.read_text()) if summ.is_file() else {}
             config = json.loads(cfg.read_text()) if cfg.is_file() else {}
         except (OSError, ValueError) as exc:
-            raise DataError(summ, f"unreadable ({exc})", "a run written by xand.training.train") from None
+            raise DataError(summ, f"unreadable ({exc})", "a run written by xand.training.trainer.train") from None
         model = summary.get("model") or config.get("model", {}).get("name")
         base = {"run": name, "model": model, "run_id": summary.get("run_id") or config.get("run_id")}
         heads = summary.get("heads") or {}
@@ -511,7 +395,7 @@ def runs_wide(long: "pd.DataFrame", values: tuple[str, ...] = ("val_auc", "test_
 
 def xai_out_dir(root: str | Path, data_fingerprint: str | None = None, run_fingerprint: str | None = None,
                 max_per_head: int | None = None) -> Path:
-    """Where ``xand.xai.xai_batch`` results of a run are kept for the app.
+    """Where ``xand.explain.xai.xai_batch`` results of a run are kept for the app.
 
     ``root/`` (normally ``<run>/xai``, where ``python -m xand xai`` writes by default) for the run's own
     dataset and all positives; ``root/<data fingerprint>/`` for another dataset; a ``first<N>`` sub-folder
@@ -540,7 +424,7 @@ def load_xai_summary(out_dir: str | Path, split: str, method: str) -> "pd.DataFr
         df = pd.read_csv(csv)
         info = json.loads(js.read_text()) if js.is_file() else {}
     except (OSError, ValueError) as exc:
-        raise DataError(csv, f"unreadable ({exc})", "a table written by xand.xai.xai_batch") from None
+        raise DataError(csv, f"unreadable ({exc})", "a table written by xand.explain.xai.xai_batch") from None
     info.pop("heads", None)
     df.attrs.update(info, records_path=str(out_dir / f"{split}_{method}_records.csv"), out_dir=str(out_dir))
     return df
@@ -575,8 +459,7 @@ def xai_table(summary: "pd.DataFrame") -> "pd.DataFrame":
     return pd.DataFrame(rows)
 
 
-__all__ = ["auc_or_none", "tune_threshold", "bootstrap_auc_ci", "binary_metrics", "evaluate_run",
-           "is_cinc_folder", "format_table", "THRESHOLD_METHODS", "head_arrays", "roc_pr_curves",
+__all__ = ["evaluate_run", "is_cinc_folder", "format_table", "head_arrays", "roc_pr_curves",
            "calibration_table", "evaluate_predictions", "metrics_table", "calibration_long", "score_table",
            "runs_comparison", "runs_wide", "RUN_VALUE_LABELS", "xai_out_dir", "load_xai_summary", "xai_table",
            "XAI_COLUMNS"]

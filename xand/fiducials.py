@@ -1,8 +1,8 @@
 """Fiducial points of a 12-lead ECG: per lead, per beat, on one sampling grid.
 
-One structure serves every source of fiducials: PTB-XL+ ECGdeli annotations (``xand.ptbxl_plus``),
-the project's own delineation (``xand.delineation``), LUDB expert annotations (``xand.ludb``) and the
-synthetic set's ground truth (``xand.synth``). Clinical masks (``xand.masks``) are built from it.
+One structure serves every source of fiducials: PTB-XL+ ECGdeli annotations (``xand.data.ptbxl_plus``),
+the project's own delineation (``xand.delineation.neurokit``), LUDB expert annotations (``xand.data.ludb``) and the
+synthetic set's ground truth (``xand.data.synth``). Clinical masks (``xand.delineation.masks``) are built from it.
 """
 
 from __future__ import annotations

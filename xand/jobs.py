@@ -26,7 +26,7 @@ can write about itself after ``kill -9``; a job whose processes vanished without
 failed (or cancelled when a cancel was requested), from the lock alone.
 
 Progress comes from the run's ``<unit>/metrics.jsonl`` (one line per epoch, written by
-``xand.training``). The run folder name (UTC time + config hash) is only known once the child created it:
+``xand.training.trainer``). The run folder name (UTC time + config hash) is only known once the child created it:
 the supervisor finds the one new folder in ``out`` for this model (matching its ``config.json`` when
 several appear) and confirms it from the JSON that ``python -m train`` prints at the end.
 """
@@ -58,7 +58,7 @@ ACTIVE = ("starting", "running")
 PROJECT = Path(__file__).resolve().parents[1]  # where ``python -m train`` is importable from
 START_GRACE_S = 60.0  # a job without started.json older than this is dead (its start() was interrupted)
 LOCK_BUSY = "another training job holds the lock"
-_RUN_NAME = r"\d{{8}}-\d{{6}}-{model}-[0-9a-f]{{8}}"  # xand.training._run_id
+_RUN_NAME = r"\d{{8}}-\d{{6}}-{model}-[0-9a-f]{{8}}"  # xand.training.trainer._run_id
 
 
 # ---------------------------------------------------------------------------------------------- spec
@@ -71,7 +71,7 @@ class TrainJobSpec:
     ----------
     data : PTB-XL-layout folder (real or synthetic)
     heads : heads to train (one binary model each; the ``multilabel`` model trains them together)
-    model : registered model (``xand.models.list_models()``)
+    model : registered model (``xand.models.networks.list_models()``)
     epochs : epochs per head (early stopping after ``patience`` epochs without a better val AUC; 0 = off)
     loss, lr, batch_size, augment, aux, width, seed, bootstrap : as ``python -m train`` (see TrainConfig)
     cache_dir : prepared-array cache (None: ``$XAND_CACHE`` or ``~/.cache/xand``)
@@ -112,8 +112,8 @@ class TrainJobSpec:
 
     def validate(self) -> None:
         """Raise ``UnknownNameError`` / ``DataError`` before anything is started."""
-        from xand.models import list_models
-        from xand.training import LOSSES
+        from xand.models.networks import list_models
+        from xand.training.trainer import LOSSES
 
         if not self.heads:
             raise DataError(None, "no head chosen", f"one or more of {', '.join(HEADS)}")

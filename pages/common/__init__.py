@@ -175,7 +175,7 @@ def set_torch_threads(n: int) -> None:
 
 
 def attribution_methods() -> list[str]:
-    from xand.attribution import ATTRIBUTION_METHODS
+    from xand.explain.attribution import ATTRIBUTION_METHODS
 
     names = list(ATTRIBUTION_METHODS)
     return (["ig"] if "ig" in names else []) + [n for n in names if n != "ig"]
@@ -184,7 +184,7 @@ def attribution_methods() -> list[str]:
 @st.cache_resource(show_spinner=False)
 def get_prepared(data_dir: str, cache_dir: str):
     """The prepared (memory-mapped, mV) array and index of a PTB-XL-layout folder."""
-    from xand.prepare import prepare
+    from xand.data.prepare import prepare
 
     # workers=1: process pools started from a Streamlit script re-import the script as __main__.
     return prepare(data_dir, cache_dir=cache_dir, workers=1, progress=False)
@@ -196,7 +196,7 @@ def get_predictor(run_dir: str, stamp: float):
 
     At most 4 loaded runs (least recently used first out): the key holds the checkpoints' mtime, so
     without a bound every retrain of a run would keep one more copy of its models in memory."""
-    from xand.training import load_run
+    from xand.training.trainer import load_run
 
     return load_run(run_dir, device="cpu")
 
@@ -404,7 +404,7 @@ class View:
 
     ``attribution`` and ``mask`` are on the model's working grid at ``fs`` Hz; ``scores`` maps a score
     name (``pointing_game``, ``cas``, ``rank_accuracy``, ``perturbation``) to ``{"value", "chance",
-    "reason", ...}`` exactly as ``xand.xai.explain_ecg`` computed it.
+    "reason", ...}`` exactly as ``xand.explain.xai.explain_ecg`` computed it.
     """
 
     ecg_id: int
@@ -444,11 +444,11 @@ FIDUCIAL_SOURCES = {"ptbxl+": "PTB-XL+ (ECGdeli)", "neurokit2": "the app's own d
 
 def fiducials_for(ecg: np.ndarray, fs: float, ecg_id: int, plus_dir: str | None, cache_dir: str):
     """PTB-XL+ ECGdeli points when the folder has them for this record, else our own delineation."""
-    from xand import ptbxl_plus
+    from xand.data import ptbxl_plus
 
     if plus_dir and ptbxl_plus.has_fiducials(plus_dir, ecg_id):
         return ptbxl_plus.read_fiducials(plus_dir, ecg_id, fs=fs, n_samples=ecg.shape[1], strict=False)
-    from xand.delineation import DelineationCache
+    from xand.delineation.neurokit import DelineationCache
 
     return DelineationCache(Path(cache_dir) / "delineation").delineate(ecg, fs)
 
@@ -462,12 +462,12 @@ def explain_view(data_dir: str, cache_dir: str, plus_dir: str | None, run_dir: s
     fs = float(prep.fs)
     fid = fiducials_for(ecg, fs, ecg_id, plus_dir, cache_dir)
     if run_dir is None:
-        from xand.masks import clinical_mask
+        from xand.delineation.masks import clinical_mask
 
         return View(int(ecg_id), head, method, fs, None, None, None,
                     np.asarray(clinical_mask(fid, head, ecg.shape[1]), dtype=bool), mask_source=fid.source)
     pred = get_predictor(run_dir, stamp)
-    from xand.xai import explain_ecg
+    from xand.explain.xai import explain_ecg
 
     # perturbation is not shown on Review; skipping it saves a forward pass per head switch.
     # One explanation at a time per process: Captum's layer methods hook the shared models, and two
@@ -774,7 +774,7 @@ def write_demo_set(out: Path, n_records: int | None) -> None:
     The synthesizer runs as ``python -m xand synth`` in a child process (its worker pool must not
     fork the Streamlit server); progress is the number of records written so far.
     """
-    from xand.synth import SynthConfig
+    from xand.data.synth import SynthConfig
 
     scfg = SynthConfig(n_records=n_records) if n_records else SynthConfig()
     st.write(f"Writing {scfg.n_records} synthetic 12-lead ECGs (PTB-XL layout, seed {scfg.seed}) to `{out}` …")

@@ -1,6 +1,6 @@
 """Reviewers' verdicts in the app: the shared review store and the verdict form of the Review page.
 
-The store is ``xand.reviews.ReviewStore`` on ``XAND_REVIEWS_URL`` (any SQLAlchemy URL, e.g. PostgreSQL for
+The store is ``xand.reviews.store.ReviewStore`` on ``XAND_REVIEWS_URL`` (any SQLAlchemy URL, e.g. PostgreSQL for
 a team) or, by default, the SQLite file ``<XAND_HOME>/reviews.sqlite``. One store (one connection pool)
 per URL and server process (``st.cache_resource``): every session shares it, and the database itself
 serialises writers, so reviewers saving at the same moment lose nothing.
@@ -16,7 +16,7 @@ import streamlit as st
 
 from xand.constants import LEADS
 from xand.errors import XandError
-from xand.reviews import PLAUSIBLE_VALUES, PREDICTION_VALUES, ReviewStore, Verdict, default_url
+from xand.reviews.store import PLAUSIBLE_VALUES, PREDICTION_VALUES, ReviewStore, Verdict, default_url
 
 REVIEWS_URL_ENV = "XAND_REVIEWS_URL"
 PREDICTION_TEXT = {"agree": "Agree", "disagree": "Disagree"}

@@ -192,7 +192,7 @@ def _run_name(cfg, run_dir: Path | None) -> str | None:
 def _start_form(sel, mgr, active) -> None:
     from xand.errors import XandError
     from xand.jobs import JobRunning, TrainJobSpec
-    from xand.models import list_models
+    from xand.models.networks import list_models
 
     ss = st.session_state
     defaults = TrainJobSpec(data=str(sel.data_dir))
@@ -211,7 +211,7 @@ def _start_form(sel, mgr, active) -> None:
         heads = st.multiselect("Heads", HEADS, key="train_heads",
                                help="one binary model per head (the multilabel model trains them together)")
         model = st.selectbox("Architecture", models, key="train_model",
-                             help="a registered model of xand.models")
+                             help="a registered model of xand.models.networks")
         c1, c2 = st.columns(2)
         epochs = c1.number_input("Epochs", min_value=1, max_value=1000, step=1, key="train_epochs")
         patience = c2.number_input("Patience", min_value=0, max_value=1000, step=1, key="train_patience",

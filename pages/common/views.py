@@ -7,7 +7,7 @@ import numpy as np
 import streamlit as st
 
 from pages.common import View, ensure_probabilities, fmt_score, probability_job
-from xand.figures import lead_drop_figure, lead_importance_figure
+from xand.figures.printout import lead_drop_figure, lead_importance_figure
 
 PLOT_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d"]}
 

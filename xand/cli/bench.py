@@ -10,9 +10,9 @@ HELP = "benchmarks: prepare throughput, training/inference ECG/s, explanation la
 
 #: what -> module whose ``benchmark(args) -> dict`` runs it
 BENCHES = {
-    "prepare": "xand.prepare",
-    "train": "xand.training",
-    "explain": "xand.attribution",
+    "prepare": "xand.bench.prepare",
+    "train": "xand.bench.train",
+    "explain": "xand.bench.explain",
 }
 
 

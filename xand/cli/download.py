@@ -11,7 +11,7 @@ HELP = ("Download PTB-XL (or PTB-XL+) from PhysioNet into a folder: resumable, e
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from xand.download import DATASETS
+    from xand.data.download import DATASETS
 
     parser.add_argument("--dataset", default="ptbxl", choices=sorted(DATASETS),
                         help="ptbxl: PTB-XL 1.0.3; ptbxl-plus: PTB-XL+ 1.0.1 (default: ptbxl)")
@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from xand.download import download
+    from xand.data.download import download
 
     report = download(args.out, dataset=args.dataset, base_url=args.base_url, only=args.only,
                       workers=args.workers, progress=not (args.no_progress or args.json),

@@ -15,7 +15,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from xand.data import summarize
+    from xand.data.ptbxl import summarize
 
     info = summarize(args.dataset)
     # a patient in two splits invalidates every figure computed on the splits: fail loudly (exit 2)

@@ -24,8 +24,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from xand.delineation import DelineationConfig
-    from xand.ludb import validate_ludb
+    from xand.delineation.neurokit import DelineationConfig
+    from xand.delineation.validation import validate_ludb
 
     cfg = DelineationConfig()
     if args.method:

@@ -23,8 +23,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from xand.prepare import prepare
-    from xand.preprocess import PreprocessConfig
+    from xand.data.prepare import prepare
+    from xand.data.preprocess import PreprocessConfig
 
     try:
         cfg = PreprocessConfig(fs=args.fs, bandpass=tuple(args.bandpass) if args.bandpass else None,

@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
     import os
     import time
 
-    from xand.synth import SynthConfig, config_json, synthesize
+    from xand.data.synth import SynthConfig, config_json, synthesize
 
     cfg = SynthConfig(n_records=args.n, seed=args.seed)
     workers = args.workers or min(os.cpu_count() or 1, 8)

@@ -35,7 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from xand.xai import check_synthetic, format_summary, xai_batch
+    from xand.explain.xai import check_synthetic, format_summary, xai_batch
 
     summary = xai_batch(args.run, args.data, split=args.split, method=args.method, heads=args.heads,
                         fiducial_source=args.fiducials, progress=not args.no_progress,

@@ -8,8 +8,7 @@ Martinez et al. 2004, IEEE TBME 51:570, which stays selectable), QRS onset and o
 thresholds (Laguna et al. 1994, Comput Biomed Res 27:45). Each beat's marks are then combined over the
 leads that found the wave (multi-lead rule, robust to one lead's error). Points that fall outside
 physiological windows around their beat are dropped (NaN), never moved or guessed, and a lead that did
-not find a wave never receives one. The module also holds the scorer used against LUDB and the
-synthetic ground truth (``score_fiducials``, ``summarize_scores``, ``validate_synthetic``).
+not find a wave never receives one. Scoring against a reference is ``xand.delineation.validation``.
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import pandas as pd
 
 from xand.constants import FIDUCIAL_KINDS, N_LEADS
 from xand.errors import DataError, UnknownNameError
@@ -571,118 +569,3 @@ class DelineationCache:
         return fid
 
 
-# --------------------------------------------------------------------------------------------------
-# Scoring against a reference
-# --------------------------------------------------------------------------------------------------
-
-def match_points(ref: np.ndarray, det: np.ndarray, tolerance: float) -> tuple[np.ndarray, np.ndarray]:
-    """One-to-one matching of reference to detected points, nearest pairs first, within ``tolerance``
-    (same unit as the points). Returns the matched indices ``(ref_idx, det_idx)``."""
-    ref, det = np.asarray(ref, float), np.asarray(det, float)
-    if len(ref) == 0 or len(det) == 0:
-        return np.empty(0, int), np.empty(0, int)
-    d = np.abs(ref[:, None] - det[None, :])
-    ri, di = np.where(d <= tolerance)
-    order = np.argsort(d[ri, di], kind="stable")
-    used_r, used_d, out_r, out_d = set(), set(), [], []
-    for k in order:
-        r, q = ri[k], di[k]
-        if r not in used_r and q not in used_d:
-            used_r.add(r)
-            used_d.add(q)
-            out_r.append(r)
-            out_d.append(q)
-    return np.array(out_r, int), np.array(out_d, int)
-
-
-def score_fiducials(reference: Fiducials, detected: Fiducials, kinds: tuple[str, ...] = SCORED_KINDS,
-                    tolerance_ms: float = 150.0, spans: np.ndarray | None = None) -> dict[str, dict]:
-    """Match detected to reference points per lead and kind.
-
-    Parameters
-    ----------
-    reference, detected : Fiducials (``detected`` is rescaled to the reference's rate)
-    kinds : kinds to score
-    tolerance_ms : matching window either side
-    spans : optional ``(12, 2)`` first/last reference sample per lead; an unmatched detection outside
-        the span is not counted (the reference is silent there, e.g. LUDB's unannotated edges)
-
-    Returns
-    -------
-    ``{kind: {"n_ref", "n_det", "tp", "errors_ms" (detected minus reference)}}``
-    """
-    fs = reference.fs
-    if detected.fs != fs:
-        detected = detected.resample(fs)
-    tol = tolerance_ms * fs / 1000.0
-    out = {}
-    for kind in kinds:
-        n_ref = n_det = tp = 0
-        errors: list[float] = []
-        for lead, (r, d) in enumerate(zip(reference.kind(kind), detected.kind(kind))):
-            r, d = r[np.isfinite(r)], d[np.isfinite(d)]
-            ri, di = match_points(r, d, tol)
-            unmatched = np.setdiff1d(np.arange(len(d)), di)
-            if spans is not None:
-                lo, hi = spans[lead]
-                inside = np.isfinite(lo) & (d[unmatched] >= lo) & (d[unmatched] <= hi)
-                n_fp = int(inside.sum())
-            else:
-                n_fp = len(unmatched)
-            n_ref += len(r)
-            tp += len(ri)
-            n_det += len(di) + n_fp
-            errors += ((d[di] - r[ri]) * 1000.0 / fs).tolist()
-        out[kind] = {"n_ref": n_ref, "n_det": n_det, "tp": tp, "errors_ms": errors}
-    return out
-
-
-def summarize_scores(scores: list[dict[str, dict]]) -> pd.DataFrame:
-    """Pool per-record ``score_fiducials`` results into one table indexed by kind with ``n_ref, n_det,
-    tp, sensitivity, ppv, mean_ms, sd_ms, median_abs_ms, cse_sd_ms, pass`` (pass: SD within the CSE
-    2-sigma tolerance; None where CSE gives none). ``median_abs_ms`` shows the typical error next to
-    the SD, which a few gross errors inside the matching window inflate."""
-    kinds = list(scores[0]) if scores else list(SCORED_KINDS)
-    rows = []
-    for kind in kinds:
-        n_ref = sum(s[kind]["n_ref"] for s in scores)
-        n_det = sum(s[kind]["n_det"] for s in scores)
-        tp = sum(s[kind]["tp"] for s in scores)
-        err = np.concatenate([np.asarray(s[kind]["errors_ms"], float) for s in scores]) if scores else np.empty(0)
-        sd = float(np.std(err, ddof=1)) if len(err) > 1 else float("nan")
-        cse = CSE_TOLERANCE_MS.get(kind, float("nan"))
-        rows.append({
-            "fiducial": kind, "n_ref": n_ref, "n_det": n_det, "tp": tp,
-            "sensitivity": tp / n_ref if n_ref else float("nan"),
-            "ppv": tp / n_det if n_det else float("nan"),
-            "mean_ms": float(np.mean(err)) if len(err) else float("nan"),
-            "sd_ms": sd, "median_abs_ms": float(np.median(np.abs(err))) if len(err) else float("nan"),
-            "cse_sd_ms": cse,
-            "pass": (bool(sd <= cse) if np.isfinite(cse) and np.isfinite(sd) else None),
-        })
-    return pd.DataFrame(rows).set_index("fiducial")
-
-
-def validate_synthetic(synth_dir: str | Path, ecg_ids: list[int] | None = None, tolerance_ms: float = 150.0,
-                       cfg: DelineationConfig | None = None) -> pd.DataFrame:
-    """Score ``delineate`` on the synthetic set, whose ground-truth fiducials are exact (written with
-    the PTB-XL+ layout, read by ``xand.ptbxl_plus.read_fiducials``). Same table as ``validate_ludb``."""
-    import wfdb
-
-    from xand.ptbxl_plus import read_fiducials
-
-    root = Path(synth_dir)
-    db = root / "ptbxl_database.csv"
-    if not db.is_file():
-        raise DataError(db, "is missing", "a PTB-XL-layout synthetic folder")
-    meta = pd.read_csv(db, index_col="ecg_id")
-    ids = list(meta.index if ecg_ids is None else ecg_ids)
-    scores = []
-    for eid in ids:
-        sig, info = wfdb.rdsamp(str(root / meta.loc[eid, "filename_hr"]))
-        ecg = sig.T.astype(np.float32)
-        truth = read_fiducials(root, int(eid), fs=info["fs"], n_samples=ecg.shape[1])
-        scores.append(score_fiducials(truth, delineate(ecg, info["fs"], cfg), tolerance_ms=tolerance_ms))
-    table = summarize_scores(scores)
-    table.attrs["records"] = ids
-    return table

@@ -3,7 +3,7 @@
 Every score returns a :class:`Score` with the value, the **chance level** of that ECG (what a random
 map would get, so a score is never shown alone) and, when the score is undefined, ``value=None`` and a
 ``reason`` (never a silent 0). Maps are ``(12, T)`` float (positive = evidence for the prediction), masks
-``(12, T)`` bool on the same grid (``xand.masks.clinical_mask``).
+``(12, T)`` bool on the same grid (``xand.delineation.masks.clinical_mask``).
 
 References
 ----------

@@ -1,6 +1,6 @@
 """ECG classifiers: the lead-wise XAND-style default and the peer baselines, in one registry.
 
-Every model maps a normalised batch ``x: (B, 12, T) float32`` (see ``xand.preprocess.normalize``) to
+Every model maps a normalised batch ``x: (B, 12, T) float32`` (see ``xand.data.preprocess.normalize``) to
 logits ``(B, n_outputs)`` (``n_outputs=1`` for a binary head, 5 for the multi-label baseline in
 ``SUPERCLASSES`` order). Every model exposes ``cam_layer`` (the last encoder conv block, for Grad-CAM),
 ``leadwise`` (whether ``cam_layer`` runs on ``B*12`` single-lead sequences) and ``multilabel``, and, when

@@ -2,7 +2,7 @@
 
 Two stages, kept apart on purpose:
 
-* ``filter_ecg`` / ``resample`` run once in ``xand.prepare`` and are part of the prepared fingerprint; the
+* ``filter_ecg`` / ``resample`` run once in ``xand.data.prepare`` and are part of the prepared fingerprint; the
   prepared array stays in **mV** so that the app can display it.
 * ``normalize`` runs at model input time (numpy or torch), so the model always sees normalised input and
   the stored array never changes when the normalisation options do.

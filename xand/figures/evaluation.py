@@ -3,7 +3,7 @@ validation-tuned threshold, confusion matrices, a reliability diagram, score dis
 runs side by side. Pure plotly (no streamlit); the data come from ``xand.evaluation``
 (``evaluate_predictions``, ``runs_comparison``), so a figure shows exactly what the tables say.
 
-Style as ``xand.figures``: figures are built from plain dicts in one ``go.Figure`` call, SVG traces only
+Style as ``xand.figures.printout``: figures are built from plain dicts in one ``go.Figure`` call, SVG traces only
 (a page holds several figures; WebGL contexts run out). Trace names are for the reader's legend; each
 trace's ``meta`` says what it is, so that tests and callers can find it: ``roc:<HEAD>``, ``pr:<HEAD>``,
 ``op:<HEAD>`` (operating point), ``chance``, ``prevalence:<HEAD>``, ``cm:<HEAD>``, ``cal:<HEAD>``, ``ideal``,

@@ -721,7 +721,7 @@ def _write_wfdb(folder: Path, name: str, d: np.ndarray, fs: int) -> None:
 def _work(args) -> list[tuple[int, dict | None, str | None]]:
     """Worker: synthesise and write a chunk of records; returns (ecg_id, extras, error)."""
     from xand.fiducials import Fiducials
-    from xand.ptbxl_plus import bucket_of, write_fiducials
+    from xand.data.ptbxl_plus import bucket_of, write_fiducials
 
     out_dir, specs, cfg = args
     out_dir = Path(out_dir)

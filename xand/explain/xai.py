@@ -5,7 +5,7 @@ clinical mask from fiducials, every score next to its chance level, lead importa
 ``xai_batch`` runs it over the truly positive ECGs of each head of a trained run and summarises the
 scores per head (mean, SD, 95% CI; undefined cases counted with their reasons, never averaged in as 0).
 
-On the synthetic set (``xand.synth``), whose pathologies sit in known regions and whose ground-truth
+On the synthetic set (``xand.data.synth``), whose pathologies sit in known regions and whose ground-truth
 fiducials are stored in PTB-XL+ layout in the same folder, a trained head must point into its region:
 ``check_synthetic`` (CLI ``python -m xand xai ... --check-synthetic``) is the end-to-end sanity check.
 """
@@ -22,12 +22,12 @@ from typing import Any, Callable
 
 import numpy as np
 
-from xand.attribution import (Attribution, attribute, eval_mode, lead_drop, lead_importance,
+from xand.explain.attribution import (Attribution, attribute, eval_mode, lead_drop, lead_importance,
                               lead_importance_reason)
 from xand.constants import HEADS, LEADS, N_LEADS, NEGATIVE, POSITIVE
 from xand.errors import DataError, UnknownNameError
 from xand.fiducials import Fiducials
-from xand.scores import PerturbationScore, Score, cas, cosine, perturbation_drop, pointing_game, rank_accuracy
+from xand.explain.scores import PerturbationScore, Score, cas, cosine, perturbation_drop, pointing_game, rank_accuracy
 
 #: the minimum Pointing Game a trained head must reach on the synthetic set (issue 4)
 SYNTHETIC_POINTING_MIN = 0.9
@@ -43,7 +43,7 @@ class Explanation:
     probability : model probability of the head (sigmoid of the logit)
     fs : working sampling rate (Hz) of ``attribution.map``, ``mask`` and ``fiducials``
     attribution : the map ``(12, T)`` and its convergence delta
-    mask : ``(12, T)`` bool clinical region of the head (``xand.masks.clinical_mask``)
+    mask : ``(12, T)`` bool clinical region of the head (``xand.delineation.masks.clinical_mask``)
     mask_reason : why the mask is empty (None when it is not)
     fiducials : the fiducials the mask was built from, on the working grid
     scores : ``{"pointing_game", "cas", "rank_accuracy", "perturbation"[, "cosine"]}`` -> Score
@@ -125,14 +125,14 @@ def explain_ecg(predictor: Any, ecg: np.ndarray, fs: float, head: str, method: s
 
     Parameters
     ----------
-    predictor : ``xand.training.Predictor`` (``.model(head)``, ``.target(head)``, ``.prepare_input``,
+    predictor : ``xand.training.trainer.Predictor`` (``.model(head)``, ``.target(head)``, ``.prepare_input``,
         ``.preprocess_cfg``)
     ecg : ``(12, T)`` float32 mV, ``LEADS`` order
     fs : sampling rate of ``ecg`` (Hz)
     head : one of ``predictor.heads``
-    method : attribution method (``xand.attribution.ATTRIBUTION_METHODS``)
+    method : attribution method (``xand.explain.attribution.ATTRIBUTION_METHODS``)
     fiducials : fiducial points of this ECG on any grid (e.g. PTB-XL+ or 500 Hz delineation); None runs
-        the project's own delineation (``xand.delineation.delineate``) on ``ecg``
+        the project's own delineation (``xand.delineation.neurokit.delineate``) on ``ecg``
     compare_method : a second method for the cross-method cosine (e.g. ``"gradshap"``), or None
     lead_dropping, perturbation : compute lead dropping / surgical perturbation (1 batched forward each)
     seed : seed of the perturbation's random control region
@@ -163,11 +163,11 @@ def explain_ecg(predictor: Any, ecg: np.ndarray, fs: float, head: str, method: s
     attr = attribute(model, x, target, method, **method_kw)
 
     if fiducials is None:
-        from xand.delineation import delineate
+        from xand.delineation.neurokit import delineate
 
         fiducials = delineate(ecg, fs)
     fid = fiducials if float(fiducials.fs) == fs_work else fiducials.resample(fs_work)
-    from xand.masks import clinical_mask
+    from xand.delineation.masks import clinical_mask
 
     mask = np.asarray(clinical_mask(fid, head, t_work), dtype=bool)
     reason = _mask_reason(mask, fid, head)
@@ -202,7 +202,7 @@ def explain_ecg(predictor: Any, ecg: np.ndarray, fs: float, head: str, method: s
 # ---------------------------------------------------------------------------------------- fiducials
 
 def _ptbxl_plus_source(folder: Path) -> Callable[[int, np.ndarray, float, float, int], Fiducials]:
-    from xand.ptbxl_plus import read_fiducials
+    from xand.data.ptbxl_plus import read_fiducials
 
     def get(ecg_id: int, ecg: np.ndarray, fs: float, fs_work: float, n_work: int) -> Fiducials:
         return read_fiducials(folder, ecg_id, fs=fs_work, n_samples=n_work)
@@ -212,7 +212,7 @@ def _ptbxl_plus_source(folder: Path) -> Callable[[int, np.ndarray, float, float,
 
 def _delineation_source(cache_dir: str | Path | None = None) -> Callable[[int, np.ndarray, float, float, int],
                                                                          Fiducials]:
-    from xand.delineation import DelineationCache, delineate
+    from xand.delineation.neurokit import DelineationCache, delineate
 
     run = DelineationCache(cache_dir).delineate if cache_dir is not None else delineate
 
@@ -353,7 +353,7 @@ def _check_methods(method: str, compare_method: str | None, method_kw: dict[str,
     ``xai_batch`` would otherwise turn one configuration mistake into every record skipped."""
     import inspect
 
-    from xand.attribution import ATTRIBUTION_METHODS
+    from xand.explain.attribution import ATTRIBUTION_METHODS
 
     for name in (method, compare_method):
         if name is not None and name not in ATTRIBUTION_METHODS:
@@ -385,7 +385,7 @@ def xai_batch(run_dir: str | Path, data_dir: str | Path, split: str = "test", me
 
     Parameters
     ----------
-    run_dir : a training run (``xand.training.load_run``)
+    run_dir : a training run (``xand.training.trainer.load_run``)
     data_dir : PTB-XL-layout folder (read only)
     split : "train", "val" or "test" (PTB-XL folds)
     method : attribution method; ``compare_method`` (default GradientShap) gives the cross-method cosine
@@ -396,7 +396,7 @@ def xai_batch(run_dir: str | Path, data_dir: str | Path, split: str = "test", me
     max_per_head : evaluate at most this many positives per head (the first by ecg_id), None = all
     out_dir : where to write ``<split>_<method>.csv/.json`` and ``<split>_<method>_records.csv``
         (default ``<run_dir>/xai``)
-    cache_dir : delineation cache folder (``xand.delineation.DelineationCache``), None = no cache
+    cache_dir : delineation cache folder (``xand.delineation.neurokit.DelineationCache``), None = no cache
     single_pathology : only positives whose sole abnormal superclass is the head (pure negative for the
         other heads). The synthetic sanity check uses this: only there does the pathology sit in one known
         region; with a co-occurring finding (HYP voltage beside STTC, say) the model may rightly point at it.
@@ -416,8 +416,8 @@ def xai_batch(run_dir: str | Path, data_dir: str | Path, split: str = "test", me
     import pandas as pd
     from tqdm.auto import tqdm
 
-    from xand.data import PTBXL
-    from xand.training import load_run
+    from xand.data.ptbxl import PTBXL
+    from xand.training.trainer import load_run
 
     _check_methods(method, compare_method, method_kw)  # a configuration error fails once, up front
     predictor = load_run(run_dir)

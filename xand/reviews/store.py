@@ -379,7 +379,7 @@ class ReviewStore:
         if "schema_version" not in names:
             if "verdicts" in names:
                 raise SchemaVersionError(f"{where}: has a 'verdicts' table but no 'schema_version' table "
-                                         "(expected a database written by xand.reviews, or an empty one)")
+                                         "(expected a database written by xand.reviews.store, or an empty one)")
             SCHEMA_VERSION_TABLE.create(conn)
             version = 0
         else:

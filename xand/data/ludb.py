@@ -1,4 +1,4 @@
-"""LUDB reader and validation of the project's delineation against its cardiologists' annotations.
+"""LUDB reader: records with their cardiologists' per-lead delineation (validation: ``xand.delineation.validation``).
 
 LUDB (Kalyakulina et al. 2020, "LUDB: a new open-access validation tool for electrocardiogram
 delineation algorithms", IEEE Access 8:186181) holds 10 s, 500 Hz 12-lead ECGs in which cardiologists
@@ -11,23 +11,12 @@ inside it only.
 from __future__ import annotations
 
 import csv
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from xand.constants import FIDUCIAL_KINDS, LEADS, N_LEADS
-from xand.delineation import (
-    CSE_TOLERANCE_MS,
-    SCORED_KINDS,
-    DelineationCache,
-    DelineationConfig,
-    delineate,
-    score_fiducials,
-    summarize_scores,
-)
 from xand.errors import DataError
 from xand.fiducials import Fiducials, kind_index
 
@@ -247,119 +236,4 @@ def read_ludb(ludb_dir: str | Path, record: int | str) -> LudbRecord:
     return LudbRecord(rec, signal, fs, fid, spans, _diagnosis(root, rec, info.get("comments") or []), dropped)
 
 
-# --------------------------------------------------------------------------------------------------
-# Validation
-# --------------------------------------------------------------------------------------------------
-
-def _mask_overlap(r: LudbRecord, det: Fiducials) -> dict[str, tuple[int, int]]:
-    """Per head, (intersection, union) in samples of the masks from the expert and the detected
-    fiducials, inside each lead's annotated span."""
-    from xand.masks import MASK_TABLE, clinical_mask
-
-    inside = np.zeros((N_LEADS, r.fiducials.n_samples), dtype=bool)
-    for i, (lo, hi) in enumerate(r.spans):
-        if np.isfinite(lo):
-            inside[i, int(lo):int(hi) + 1] = True
-    out = {}
-    for head in MASK_TABLE:
-        a = clinical_mask(r.fiducials, head) & inside
-        b = clinical_mask(det, head, n_samples=r.fiducials.n_samples, fs=r.fs) & inside
-        out[head] = (int((a & b).sum()), int((a | b).sum()))
-    return out
-
-
-def _validate_one(job: tuple) -> tuple[int, dict | None, str | None]:
-    ludb_dir, rec, cfg_dict, tolerance_ms, cache_dir = job
-    try:
-        r = read_ludb(ludb_dir, rec)
-        cfg = DelineationConfig(**cfg_dict)
-        if cache_dir is not None:
-            det = DelineationCache(cache_dir).delineate(r.signal, r.fs, cfg)
-        else:
-            det = delineate(r.signal, r.fs, cfg)
-        scores = score_fiducials(r.fiducials, det, tolerance_ms=tolerance_ms, spans=r.spans)
-        scores["_masks"] = _mask_overlap(r, det)
-        return rec, scores, None
-    except DataError as exc:
-        return rec, None, str(exc)
-    except Exception as exc:  # a batch reports and skips a record that breaks the delineator
-        return rec, None, f"{type(exc).__name__}: {exc}"
-
-
-def validate_ludb(
-    ludb_dir: str | Path,
-    records: list[int] | None = None,
-    tolerance_ms: float = 150.0,
-    cfg: DelineationConfig | None = None,
-    workers: int | None = None,
-    progress: bool = False,
-    cache_dir: str | Path | None = None,
-) -> pd.DataFrame:
-    """Score ``delineate`` against LUDB's per-lead expert annotations.
-
-    Every expert point is matched one-to-one to the nearest detected point of the same kind and lead
-    within ``tolerance_ms``; detected points outside the lead's annotated span are not scored.
-    Errors (detected minus expert, ms) are pooled over leads and records. The SD of the error is set
-    next to the CSE tolerances (2 sigma; CSE Working Party 1985, as used by Martinez et al. 2004).
-
-    Parameters
-    ----------
-    ludb_dir : LUDB folder
-    records : record numbers (default: all in the folder)
-    tolerance_ms : matching window (either side)
-    cfg : delineation configuration (default ``DelineationConfig()``)
-    workers : processes (default: CPU count, at most the number of records)
-    progress : show a tqdm bar
-    cache_dir : reuse/keep delineations in a ``DelineationCache`` there
-
-    Returns
-    -------
-    DataFrame indexed by fiducial kind: ``n_ref, n_det, tp, sensitivity, ppv, mean_ms, sd_ms,
-    median_abs_ms, cse_sd_ms, pass`` with ``attrs["records"]`` (scored), ``attrs["skipped"]``
-    ({record: reason}) and ``attrs["mask_iou"]`` ({head: intersection over union, pooled over leads and records, of the
-    clinical masks built from the expert and from the detected fiducials, inside the annotated span}).
-    """
-    import os
-
-    cfg = cfg or DelineationConfig()
-    recs = list(records) if records is not None else list_ludb(ludb_dir)
-    jobs = [(str(ludb_dir), int(r), asdict(cfg), tolerance_ms, None if cache_dir is None else str(cache_dir))
-            for r in recs]
-    n_workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
-    results = []
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(jobs), desc="LUDB", unit="rec")
-    if n_workers == 1:
-        it = map(_validate_one, jobs)
-        for res in it:
-            results.append(res)
-            if bar is not None:
-                bar.update()
-    else:
-        with ProcessPoolExecutor(n_workers) as ex:
-            for res in ex.map(_validate_one, jobs):
-                results.append(res)
-                if bar is not None:
-                    bar.update()
-    if bar is not None:
-        bar.close()
-    scores = [s for _, s, err in results if err is None]
-    overlaps = [s.pop("_masks") for s in scores]
-    table = summarize_scores(scores)
-    table.attrs["mask_iou"] = {
-        head: (sum(o[head][0] for o in overlaps) / max(1, sum(o[head][1] for o in overlaps)))
-        if overlaps else float("nan") for head in (overlaps[0] if overlaps else {})}
-    table.attrs["records"] = [r for r, _, err in results if err is None]
-    table.attrs["skipped"] = {r: err for r, _, err in results if err is not None}
-    table.attrs["tolerance_ms"] = tolerance_ms
-    table.attrs["config"] = asdict(cfg)
-    return table
-
-
-__all__ = [
-    "CSE_TOLERANCE_MS", "LUDB_EXTENSIONS", "LudbRecord", "SCORED_KINDS", "WAVE_KINDS", "list_ludb",
-    "read_ludb", "validate_ludb",
-]
+__all__ = ["LUDB_EXTENSIONS", "LudbRecord", "WAVE_KINDS", "list_ludb", "read_ludb"]

@@ -27,7 +27,7 @@ import pandas as pd
 
 from xand.constants import EXCLUDED, HEADS, LEADS, NEGATIVE, POSITIVE, RECORD_SECONDS, SPLIT_OF_FOLD, SUPERCLASSES
 from xand.errors import DataError, SplitLeakError
-from xand.preprocess import resample
+from xand.data.preprocess import resample
 
 #: Sampling rates PTB-XL publishes (Hz) and the metadata column naming each rate's record path.
 RATE_COLUMNS: dict[int, str] = {100: "filename_lr", 500: "filename_hr"}

@@ -1,0 +1,1 @@
+"""Fiducial points from an ECG (delineation methods) and the clinical masks built from them."""

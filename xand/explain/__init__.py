@@ -1,0 +1,1 @@
+"""Attribution methods (Captum), scores against clinical masks, one-ECG and batch explanation."""

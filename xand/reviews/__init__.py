@@ -1,0 +1,1 @@
+"""Reviewers' verdicts: the store (SQLAlchemy) and agreement statistics."""
