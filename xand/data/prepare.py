@@ -152,6 +152,21 @@ def _used_file(paths: dict[int, Path], fs: int) -> Path | None:
     return None
 
 
+def content_key(data_dir: str | Path) -> str:
+    """A dataset's identity from the bytes of ``ptbxl_database.csv`` and ``scp_statements.csv``: 16 hex
+    characters, equal on every machine for the same files (unlike :func:`fingerprint`, which also covers
+    the record files' times and the options of a prepared array). Results measured on a dataset (e.g. the
+    sanity check of a run) are filed under it."""
+    root = Path(data_dir)
+    h = hashlib.sha256()
+    for name in ("ptbxl_database.csv", "scp_statements.csv"):
+        f = root / name
+        if not f.is_file():
+            raise DataError(f, "is missing", "a PTB-XL-layout folder")
+        h.update(name.encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def fingerprint(data_dir: str | Path, cfg: PreprocessConfig | None = None,
                 ecg_ids: Sequence[int] | None = None, ptb: PTBXL | None = None) -> str:
     """Hash of everything a prepared set depends on.

@@ -1,0 +1,424 @@
+"""Sanity checks of attribution methods: does the explanation depend on what the model learned?
+
+Model-parameter randomisation test (Adebayo et al., "Sanity checks for saliency maps", NeurIPS 2018):
+the weights of the trained head are re-initialised (the architecture's own initialisation) block by
+block, *cascading* from the output down to the input, and each block *independently*; the method's map
+of the randomised network is compared with the trained one. A method whose map, or whose plausibility
+score, survives randomisation describes the input (e.g. its amplitude: zero-baseline Integrated
+Gradients is signal x gradient) rather than the model, and its Pointing Game / CAS tell a cardiologist
+nothing about the head.
+
+What is measured, per head and method, over ECGs that are positive for the head:
+
+* the Pointing Game, CAS and relevance rank accuracy of the trained and of the fully randomised network,
+  side by side with the mask's chance level (``xand.explain.scores``);
+* the Spearman rank correlation of ``|map|`` between the trained network and each cascading / independent
+  randomisation step (Adebayo et al. report rank correlation of absolute maps; a method that passes falls
+  towards 0 as more of the network is randomised).
+
+The verdict (:func:`verdict`) is "passes" only when both hold:
+
+1. **the map changes**: the median Spearman correlation of ``|map|`` between trained and fully randomised
+   network is below ``spearman_max`` (default 0.5). Adebayo et al. show methods that fail the test
+   (Guided Backprop, Guided Grad-CAM) keeping rank correlations near 1 under full randomisation, while
+   gradients fall towards 0; 0.5 is the lower edge of "strong" correlation in the usual reading of
+   correlation strength (Evans 1996: 0.4-0.59 moderate, >= 0.6 strong), so a map that still ranks the
+   samples like the trained one at that level is "unchanged".
+2. **the plausibility score does not survive**: with random weights the Pointing Game is at most
+   ``chance + pg_margin`` (0.15) and CAS at most ``chance + cas_margin`` (0.05). A randomly initialised
+   network carries no clinical knowledge, so any score it earns above chance is what the score gives for
+   free on this input; the margins are those of the explanations issue's goals, and about one binomial
+   standard error of a Pointing Game over 12 ECGs at chance 0.3 (0.13).
+
+References
+----------
+Adebayo J. et al., Sanity checks for saliency maps, NeurIPS 2018.
+Evans J.D., Straightforward Statistics for the Behavioral Sciences, Brooks/Cole 1996.
+Hedström A. et al., Quantus: an explainable AI toolkit, JMLR 24(34) 2023 (MPRT as a metric).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from xand.constants import HEADS, NEGATIVE, POSITIVE
+from xand.errors import DataError, UnknownNameError
+from xand.explain.attribution import ATTRIBUTION_METHODS, attribute, eval_mode
+from xand.explain.scores import cas, pointing_game, rank_accuracy
+from xand.fileio import atomic_write_text
+
+SANITY_VERSION = 1
+#: Scores compared between the trained and the randomised network.
+PLAUSIBILITY = ("pointing_game", "cas", "rank_accuracy")
+_SCORES = {"pointing_game": pointing_game, "cas": cas, "rank_accuracy": rank_accuracy}
+
+
+@dataclass
+class SanityConfig:
+    """Options of :func:`sanity_check` (saved with its result).
+
+    Attributes
+    ----------
+    methods : attribution methods to check (``xand.explain.attribution.ATTRIBUTION_METHODS``)
+    heads : heads to check (None: every head of the run)
+    split : PTB-XL split whose positives are explained
+    n_per_head : at most this many positives per head (the first by ecg_id)
+    single_pathology : only positives whose sole abnormal superclass is the head (synthetic set: the
+        finding's region is then known exactly)
+    max_blocks : the network is randomised in at most this many blocks (contiguous groups of its
+        parameterised layers in forward order, output side first)
+    seed : seed of the re-initialisation
+    spearman_max, pg_margin, cas_margin : verdict thresholds (see the module docstring)
+    fiducial_source : ``xand.explain.xai.resolve_fiducial_source``
+    """
+
+    methods: tuple[str, ...] = ("ig", "gradshap", "saliency", "gradcam", "occlusion")
+    heads: tuple[str, ...] | None = None
+    split: str = "test"
+    n_per_head: int = 12
+    single_pathology: bool = False
+    max_blocks: int = 6
+    seed: int = 0
+    spearman_max: float = 0.5
+    pg_margin: float = 0.15
+    cas_margin: float = 0.05
+    fiducial_source: str = "auto"
+
+
+# --------------------------------------------------------------------------------------- randomisation
+
+def parameter_blocks(model: nn.Module, x: torch.Tensor, max_blocks: int = 6) -> list[list[str]]:
+    """The model's parameterised layers in forward order, grouped into at most ``max_blocks`` contiguous
+    blocks, **output side first** (the order of cascading randomisation).
+
+    Parameters
+    ----------
+    model : any registered model; ``x`` one input ``(1, 12, T)`` to trace the forward order with
+    max_blocks : number of groups (every layer is its own block when there are fewer layers)
+
+    Returns
+    -------
+    ``[[module name, ...], ...]``: block 0 holds the layers next to the output. Layers that the forward
+    pass does not reach (e.g. auxiliary heads) are left out: they cannot change the head's output.
+    """
+    order: list[str] = []
+    names = {m: n for n, m in model.named_modules()}
+    hooks = []
+    for mod in model.modules():
+        if any(True for _ in mod.parameters(recurse=False)):
+            hooks.append(mod.register_forward_hook(
+                lambda m, _i, _o: order.append(names[m]) if names[m] not in order else None))
+    try:
+        with torch.no_grad(), eval_mode(model):
+            model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    layers = order[::-1]  # output first
+    k = max(1, min(int(max_blocks), len(layers)))
+    bounds = np.linspace(0, len(layers), k + 1).round().astype(int)
+    return [layers[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+
+def randomised(model: nn.Module, layers: list[str], seed: int = 0) -> nn.Module:
+    """A copy of ``model`` whose named ``layers`` are re-initialised with their own ``reset_parameters``
+    (Conv/Linear: PyTorch's Kaiming-uniform default; BatchNorm: unit scale, zero shift, fresh running
+    statistics). The original model is untouched; the generator state of the caller is restored."""
+    out = copy.deepcopy(model)
+    out.__dict__.pop("_xand_gradient_model", None)
+    mods = dict(out.named_modules())
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        for name in layers:
+            mod = mods[name]
+            reset = getattr(mod, "reset_parameters", None)
+            if callable(reset):
+                reset()
+            else:  # a layer without its own initialiser: a fresh normal draw at the same scale
+                for p in mod.parameters(recurse=False):
+                    with torch.no_grad():
+                        p.normal_(0.0, float(p.detach().std()) if p.numel() > 1 else 0.02)
+            if hasattr(mod, "reset_running_stats"):
+                mod.reset_running_stats()
+    return out.eval()
+
+
+def spearman_abs(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Spearman rank correlation of ``|a|`` and ``|b|`` over all (lead, time) samples; None when either
+    map is constant (no ranking to compare)."""
+    from scipy.stats import spearmanr
+
+    a, b = np.abs(np.asarray(a, np.float64)).ravel(), np.abs(np.asarray(b, np.float64)).ravel()
+    if a.size != b.size:
+        raise DataError(None, f"maps of {a.size} and {b.size} samples", "two maps of one ECG")
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return None
+    return float(spearmanr(a, b).statistic)
+
+
+# ------------------------------------------------------------------------------------------- per ECG
+
+def _scores(amap: np.ndarray, mask: np.ndarray) -> dict[str, float | None]:
+    out = {}
+    for k, fn in _SCORES.items():
+        s = fn(amap, mask)
+        out[k] = s.value
+        out["chance"] = s.chance if s.chance is not None else out.get("chance")
+    return out
+
+
+def randomisation_test(model: nn.Module, x: torch.Tensor, target: int, mask: np.ndarray, method: str,
+                       blocks: list[list[str]], seed: int = 0, **method_kw: Any) -> dict[str, Any]:
+    """One ECG, one method: trained vs randomised maps (cascading and independent).
+
+    Parameters
+    ----------
+    model : the trained head; ``x`` its normalised input ``(1, 12, T)``; ``target`` its output index
+    mask : ``(12, T)`` bool clinical mask on the model's grid
+    method : attribution method; ``blocks`` from :func:`parameter_blocks`
+
+    Returns
+    -------
+    ``{"trained": scores, "random": scores (every block randomised), "cascade": [Spearman after
+    randomising blocks 0..k], "independent": [Spearman with block k alone randomised]}``; scores are
+    ``{pointing_game, cas, rank_accuracy, chance}``.
+    """
+    trained = attribute(model, x, target, method, **method_kw).map
+    cascade, independent = [], []
+    full = None
+    for k in range(len(blocks)):
+        m = randomised(model, [n for blk in blocks[:k + 1] for n in blk], seed)
+        amap = attribute(m, x, target, method, **method_kw).map
+        cascade.append(spearman_abs(trained, amap))
+        full = amap
+    for k in range(len(blocks)):
+        if k == 0 and len(blocks) == 1:
+            independent.append(cascade[0])
+            continue
+        m = randomised(model, blocks[k], seed)
+        independent.append(spearman_abs(trained, attribute(m, x, target, method, **method_kw).map))
+    return {"trained": _scores(trained, mask), "random": _scores(full, mask),
+            "cascade": cascade, "independent": independent}
+
+
+# --------------------------------------------------------------------------------------------- verdict
+
+def _nanmean(v: list[float | None]) -> float | None:
+    a = np.array([np.nan if x is None else x for x in v], dtype=float)
+    return None if a.size == 0 or np.isnan(a).all() else float(np.nanmean(a))
+
+
+def _nanmedian(v: list[float | None]) -> float | None:
+    a = np.array([np.nan if x is None else x for x in v], dtype=float)
+    return None if a.size == 0 or np.isnan(a).all() else float(np.nanmedian(a))
+
+
+def verdict(row: dict[str, Any], cfg: SanityConfig | None = None) -> tuple[bool | None, str]:
+    """Pass/fail of one head x method summary row (see the module docstring), with the reason in words.
+
+    None (undecided) when there were no explained ECGs or no rank correlation could be computed."""
+    cfg = cfg or SanityConfig()
+    rho = row.get("spearman_random_median")
+    if not row.get("n") or rho is None:
+        return None, "not enough explained ECGs to decide"
+    chance = row.get("chance_mean") or 0.0
+    fails = []
+    if rho >= cfg.spearman_max:
+        fails.append(f"the map is nearly unchanged under random weights (rank correlation {rho:.2f})")
+    pg_r, cas_r = row.get("pointing_game_random"), row.get("cas_random")
+    if pg_r is not None and pg_r > chance + cfg.pg_margin:
+        fails.append(f"a random network still earns Pointing Game {pg_r:.2f} (chance {chance:.2f})")
+    if cas_r is not None and cas_r > chance + cfg.cas_margin:
+        fails.append(f"a random network still earns CAS {cas_r:.2f} (chance {chance:.2f})")
+    if fails:
+        return False, "fails: " + "; ".join(fails)
+    return True, f"passes: the map changes under random weights (rank correlation {rho:.2f}) and a random " \
+                 "network scores at chance"
+
+
+def summarise(per_ecg: list[dict[str, Any]], cfg: SanityConfig) -> list[dict[str, Any]]:
+    """One row per (head, method) from :func:`randomisation_test` results tagged with ``head``, ``method``."""
+    rows = []
+    keys = sorted({(r["head"], r["method"]) for r in per_ecg})
+    for head, method in keys:
+        rs = [r for r in per_ecg if r["head"] == head and r["method"] == method]
+        row: dict[str, Any] = {"head": head, "method": method, "n": len(rs),
+                               "chance_mean": _nanmean([r["trained"]["chance"] for r in rs])}
+        for s in PLAUSIBILITY:
+            row[f"{s}_trained"] = _nanmean([r["trained"][s] for r in rs])
+            row[f"{s}_random"] = _nanmean([r["random"][s] for r in rs])
+        n_blocks = max(len(r["cascade"]) for r in rs)
+        row["cascade_spearman"] = [_nanmedian([r["cascade"][k] for r in rs if k < len(r["cascade"])])
+                                   for k in range(n_blocks)]
+        row["independent_spearman"] = [_nanmedian([r["independent"][k] for r in rs if k < len(r["independent"])])
+                                       for k in range(n_blocks)]
+        row["spearman_random_median"] = row["cascade_spearman"][-1] if row["cascade_spearman"] else None
+        ok, why = verdict(row, cfg)
+        row["passed"], row["verdict"] = ok, why
+        rows.append(row)
+    return rows
+
+
+# ----------------------------------------------------------------------------------------------- batch
+
+@dataclass
+class SanityResult:
+    """Per head x method rows (:func:`summarise`), the configuration, and where it was stored."""
+
+    rows: list[dict[str, Any]]
+    config: dict[str, Any]
+    info: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    def row(self, head: str, method: str) -> dict[str, Any] | None:
+        return next((r for r in self.rows if r["head"] == head and r["method"] == method), None)
+
+    def to_json(self) -> str:
+        return json.dumps({"version": SANITY_VERSION, "config": self.config, "info": self.info,
+                           "rows": self.rows}, indent=2, default=_json_default)
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, (np.floating, np.integer)):
+        return o.item()
+    if isinstance(o, float) and not math.isfinite(o):
+        return None
+    raise TypeError(type(o).__name__)
+
+
+def sanity_path(run_dir: str | Path, dataset_key: str, split: str) -> Path:
+    """Where the result of a run on one dataset and split is stored: ``<run>/sanity/<key>_<split>.json``
+    (``key``: ``xand.data.prepare.content_key`` of the dataset, the same on every machine)."""
+    return Path(run_dir) / "sanity" / f"{dataset_key}_{split}.json"
+
+
+def load_sanity(path: str | Path) -> SanityResult | None:
+    """A stored :class:`SanityResult`, or None when there is none (a malformed file is a ``DataError``)."""
+    p = Path(path)
+    if not p.is_file():
+        return None
+    try:
+        d = json.loads(p.read_text())
+        return SanityResult(list(d["rows"]), dict(d["config"]), dict(d.get("info") or {}), p)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DataError(p, f"unreadable sanity-check result ({exc})", "a file written by xand.explain.sanity") from None
+
+
+def find_sanity(run_dir: str | Path, dataset_key: str | None = None) -> SanityResult | None:
+    """The stored result of a run: the one measured on ``dataset_key`` when there is one (test before val
+    before train), else the newest one on any dataset (its ``info["data"]`` says which), else None."""
+    folder = Path(run_dir) / "sanity"
+    if not folder.is_dir():
+        return None
+    if dataset_key is not None:
+        for split in ("test", "val", "train"):
+            r = load_sanity(sanity_path(run_dir, dataset_key, split))
+            if r is not None:
+                return r
+    files = sorted(folder.glob("*.json"), key=lambda q: q.stat().st_mtime, reverse=True)
+    return load_sanity(files[0]) if files else None
+
+
+def sanity_check(run_dir: str | Path, data_dir: str | Path, cfg: SanityConfig | None = None,
+                 cache_dir: str | Path | None = None, out: str | Path | None = None,
+                 progress: bool = True) -> SanityResult:
+    """The model-parameter randomisation test for every head x method of a run, stored with the run.
+
+    Parameters
+    ----------
+    run_dir : a training run (``xand.training.trainer.load_run``)
+    data_dir : PTB-XL-layout folder (read only); its fiducials (PTB-XL+ or own delineation) give the masks
+    cfg : :class:`SanityConfig`
+    cache_dir : delineation cache (None: none)
+    out : where to write the JSON result (default :func:`sanity_path`)
+
+    Returns
+    -------
+    :class:`SanityResult`. A record that cannot be loaded or explained is skipped and counted, never a crash.
+    """
+    from tqdm.auto import tqdm
+
+    from xand.data.prepare import content_key
+    from xand.data.ptbxl import PTBXL
+    from xand.delineation.masks import clinical_mask
+    from xand.explain.xai import _load_record, resolve_fiducial_source
+    from xand.training.trainer import load_run
+
+    cfg = cfg or SanityConfig()
+    for m in cfg.methods:
+        if m not in ATTRIBUTION_METHODS:
+            raise UnknownNameError("attribution method", m, list(ATTRIBUTION_METHODS))
+    pred = load_run(run_dir)
+    heads = list(cfg.heads or pred.heads)
+    for h in heads:
+        if h not in pred.heads:
+            raise UnknownNameError("head", h, list(pred.heads))
+    ds = PTBXL(data_dir)
+    labels = ds.labels()
+    split = labels[labels["split"] == cfg.split]
+    _, get_fid = resolve_fiducial_source(cfg.fiducial_source, data_dir, cache_dir)
+    fs_work = int(pred.preprocess_cfg.fs)
+    jobs = []
+    for h in heads:
+        keep = split[h] == POSITIVE
+        if cfg.single_pathology:
+            keep &= (split[[o for o in HEADS if o != h]] == NEGATIVE).all(axis=1)
+        jobs += [(int(i), h) for i in list(split.index[keep])[:cfg.n_per_head]]
+    per_ecg, skipped = [], {}
+    blocks_of: dict[str, list[list[str]]] = {}
+    t0 = time.perf_counter()
+    for ecg_id, head in tqdm(jobs, desc="sanity", unit="ECG", disable=not progress):
+        try:
+            ecg, ecg_hi, fs_hi = _load_record(ds, ecg_id, fs_work)
+            x = pred.prepare_input(ecg, fs_work)
+            fid = get_fid(ecg_id, ecg_hi, fs_hi, fs_work, ecg.shape[-1])
+            fid = fid if float(fid.fs) == fs_work else fid.resample(fs_work)
+            mask = np.asarray(clinical_mask(fid, head, int(x.shape[-1])), dtype=bool)
+            model, target = pred.model(head), int(pred.target(head))
+            if head not in blocks_of:
+                blocks_of[head] = parameter_blocks(model, x, cfg.max_blocks)
+            for method in cfg.methods:
+                r = randomisation_test(model, x, target, mask, method, blocks_of[head], cfg.seed + ecg_id)
+                per_ecg.append({"ecg_id": ecg_id, "head": head, "method": method, **r})
+        except Exception as exc:  # noqa: BLE001 - one bad record is reported and skipped, never the batch
+            skipped[f"{ecg_id}/{head}"] = f"{type(exc).__name__}: {exc}"
+    rows = summarise(per_ecg, cfg) if per_ecg else []
+    key = content_key(data_dir)
+    result = SanityResult(rows, asdict(cfg), {
+        "run": str(run_dir), "data": str(data_dir), "dataset_key": key,
+        "blocks": {h: [len(b) for b in bl] for h, bl in blocks_of.items()},
+        "n_ecg": len({e for e, _ in jobs}), "skipped": skipped, "seconds": time.perf_counter() - t0,
+        "references": "Adebayo et al. NeurIPS 2018; thresholds: xand.explain.sanity"})
+    path = Path(out) if out is not None else sanity_path(run_dir, key, cfg.split)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, result.to_json())
+    result.path = path
+    return result
+
+
+def format_result(result: SanityResult) -> str:
+    """A text table: per head x method the scores trained vs random, the rank correlation, the verdict."""
+    def f(v: Any) -> str:
+        return "  -  " if v is None else f"{v:5.2f}"
+
+    lines = [f"{'head':5} {'method':10} {'n':>3} {'chance':>6}  {'PG tr/rand':>11}  {'CAS tr/rand':>11}  "
+             f"{'rank tr/rand':>12}  {'rho':>5}  verdict"]
+    for r in result.rows:
+        lines.append(
+            f"{r['head']:5} {r['method']:10} {r['n']:3d} {f(r['chance_mean']):>6}  "
+            f"{f(r['pointing_game_trained'])}/{f(r['pointing_game_random'])}  "
+            f"{f(r['cas_trained'])}/{f(r['cas_random'])}  "
+            f"{f(r['rank_accuracy_trained'])}/{f(r['rank_accuracy_random'])}   "
+            f"{f(r['spearman_random_median'])}  "
+            f"{'PASS' if r['passed'] else 'FAIL' if r['passed'] is False else 'n/a'}")
+    return "\n".join(lines)
