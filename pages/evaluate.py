@@ -16,7 +16,7 @@ from pages.common import (
     _run_stamp, ensure_probabilities, get_predictor, get_prepared, list_runs, predictor_for,
     records_table,
 )
-from pages.common.views import PLOT_CONFIG, wait_for_probabilities
+from pages.common.views import PLOT_CONFIG, sanity_section, wait_for_probabilities
 from xand.errors import XandError
 from xand.figures.evaluation import (
     calibration_figure, confusion_figure, pr_figure, roc_figure, runs_figure, score_distribution_figure,
@@ -107,8 +107,9 @@ st.caption(f"Run **{run_name}** · {predictor.config['model']['name']} · datase
            f"split **{split}** · {int(metrics['n'].max())} labelled records per head at most "
            "(pure labels; excluded records left out)")
 
-tab_disc, tab_thr, tab_cal, tab_xai, tab_runs = st.tabs(
-    ["Discrimination", "Threshold", "Calibration & scores", "Explanations (XAI)", "Runs side by side"])
+tab_disc, tab_thr, tab_cal, tab_xai, tab_sanity, tab_runs = st.tabs(
+    ["Discrimination", "Threshold", "Calibration & scores", "Explanations (XAI)", "Sanity checks",
+     "Runs side by side"])
 
 with tab_disc:
     shown = metrics[["head", "n", "n_pos", "auc", "auc_ci_low", "auc_ci_high", "pr_auc", "val_auc", "test_dagger",
@@ -239,6 +240,9 @@ with tab_xai:
             st.download_button("⬇ Per-ECG scores (CSV)", records_path.read_bytes(),
                                f"{stem}_xai_{sel.method}_records.csv", "text/csv", key="dl_xai_records",
                                on_click="ignore")
+
+with tab_sanity:
+    sanity_section(sel)
 
 with tab_runs:
     runs = list_runs(sel.cfg)

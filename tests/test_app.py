@@ -496,3 +496,34 @@ def test_app_config_paths_are_absolute(tmp_path, monkeypatch):
     monkeypatch.setenv("XAND_RUNS_DIR", "elsewhere/runs")
     assert AppConfig().runs_dir == here / "elsewhere" / "runs"
     assert AppConfig(home="h", data_dir="d").data_dir == here / "d"  # arguments too
+
+
+def test_review_shows_the_methods_sanity_check_in_words(env, tmp_path, monkeypatch):
+    """Without a stored check the score column says so and names the command; after ``xand sanity`` it
+    shows that run's verdict for the shown head and method, with the figures behind it."""
+    import shutil
+
+    from xand.explain.sanity import SanityConfig, sanity_check
+
+    runs = tmp_path / "runs"
+    shutil.copytree(env / "runs" / "tiny", runs / "tiny")
+    monkeypatch.setenv("XAND_RUNS_DIR", str(runs))
+    head = heads_of(env)[0]
+    at = run_app({"record": 12, "head": head, "method": "saliency", "run": "tiny"}, page="pages/review.py")
+    text = " ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption)
+    assert "not sanity-checked" in text and "python -m xand sanity --run" in text
+
+    res = sanity_check(runs / "tiny", env / "demo", SanityConfig(methods=("saliency",), heads=(head,),
+                                                                 n_per_head=2, max_blocks=2), progress=False)
+    row = res.row(head, "saliency")
+    at = run_app({"record": 12, "head": head, "method": "saliency", "run": "tiny"}, page="pages/review.py")
+    text = " ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption)
+    want = {True: "passes the randomisation check", False: "fails:", None: "undecided"}[row["passed"]]
+    assert want in text
+    assert f"n = {row['n']}" in text and "Adebayo" in text
+    # the Evaluate page lists the stored check, row for row
+    at = run_app({"head": head, "method": "saliency", "run": "tiny"}, page="pages/evaluate.py")
+    table = next(d.value for d in at.dataframe if "rank corr. (full random)" in d.value.columns)
+    got = table[(table["head"] == head) & (table["method"] == "saliency")].iloc[0]
+    assert int(got["n"]) == row["n"]
+    assert got["PG random"] == pytest.approx(row["pointing_game_random"], nan_ok=True)

@@ -206,6 +206,65 @@ def _run_stamp(run_dir: Path) -> float:
     return max(stamps) if stamps else (run_dir / "config.json").stat().st_mtime
 
 
+@st.cache_data(show_spinner=False, ttl=60, max_entries=32)
+def _sanity(run_dir: str, data_dir: str, stamp: float) -> dict | None:
+    """The run's stored sanity check (``python -m xand sanity``) for this dataset, else its newest one."""
+    from xand.data.prepare import content_key
+    from xand.errors import XandError
+    from xand.explain.sanity import find_sanity
+
+    try:
+        key = content_key(data_dir)
+        res = find_sanity(run_dir, key)
+    except XandError:
+        return None
+    if res is None:
+        return None
+    return {"rows": res.rows, "info": res.info, "config": res.config,
+            "same_dataset": res.info.get("dataset_key") == key}
+
+
+def sanity_for(sel: Selection, head: str, method: str) -> dict:
+    """What the viewer says of ``method`` on ``head`` from the run's sanity check: ``{"passed": True |
+    False | None, "label", "detail", "row"}`` (``passed`` None: not checked)."""
+    hint = (f"python -m xand sanity --run {_short(sel.run_dir)} --data {_short(sel.data_dir)}"
+            if sel.run_dir is not None else "")
+    if sel.run_dir is None:
+        return {"passed": None, "label": "no run", "detail": "", "row": None}
+    sanity_dir = sel.run_dir / "sanity"
+    stamp = max((q.stat().st_mtime for q in sanity_dir.glob("*.json")), default=0.0) if sanity_dir.is_dir() else 0.0
+    found = _sanity(str(sel.run_dir), str(sel.data_dir), stamp)
+    row = None if found is None else next(
+        (r for r in found["rows"] if r["head"] == head and r["method"] == method), None)
+    if row is None:
+        return {"passed": None, "label": "not sanity-checked",
+                "detail": f"No randomisation check of {method} for {head} in this run yet: `{hint}`.", "row": None}
+    info = found["info"]
+    where = Path(str(info.get("data", ""))).name or "?"
+    if not found["same_dataset"]:
+        where += ", another dataset than the one shown"
+    rho, chance = row.get("spearman_random_median"), row.get("chance_mean")
+    detail = (f"With random weights the map's rank correlation with the trained one is "
+              f"{'—' if rho is None else f'{rho:.2f}'}; a random network scores Pointing Game "
+              f"{fmt_num(row.get('pointing_game_random'))} and CAS {fmt_num(row.get('cas_random'))} against the "
+              f"trained {fmt_num(row.get('pointing_game_trained'))} / {fmt_num(row.get('cas_trained'))}, chance "
+              f"{fmt_num(chance)} (n = {row['n']}, {where}, {found['config'].get('split')} split; Adebayo et al. 2018).")
+    if row.get("passed") is True:
+        label = "passes the randomisation check"
+    elif row.get("passed") is False:
+        label = ("fails: unchanged under random weights" if rho is not None and rho >= found["config"].get("spearman_max", 0.5)
+                 else "fails: a random network scores as well")
+    else:
+        label = "randomisation check undecided"
+    where = f"{where}, {found['config'].get('split')} split" + (
+        ", single-pathology positives" if found["config"].get("single_pathology") else "")
+    return {"passed": row.get("passed"), "label": label, "detail": detail, "row": row, "where": where}
+
+
+def fmt_num(v) -> str:
+    return "—" if v is None else f"{float(v):.2f}"
+
+
 def predictor_for(sel: Selection):
     """The selected run's Predictor, or None (after saying why) when there is none or it cannot load."""
     from xand.errors import XandError

@@ -12,7 +12,18 @@ from xand.figures.printout import lead_drop_figure, lead_importance_figure
 PLOT_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d"]}
 
 
-def score_column(head: str, view: View | None, status: str | None = None) -> None:
+def sanity_badge(sanity: dict | None) -> None:
+    """The shown method's sanity-check verdict in plain words (``pages.common.sanity_for``)."""
+    if not sanity:
+        return
+    color = {True: "green", False: "red"}.get(sanity["passed"], "gray")
+    icon = {True: ":material/verified:", False: ":material/report:"}.get(sanity["passed"], ":material/help:")
+    st.badge(sanity["label"], icon=icon, color=color)
+    if sanity["detail"]:
+        st.caption(sanity["detail"])
+
+
+def score_column(head: str, view: View | None, status: str | None = None, sanity: dict | None = None) -> None:
     """Probability, decision, pure-label status (when known), Pointing Game and CAS with their chance
     level, the method's convergence delta (IG, GradientShap), rank accuracy and perturbation of one
     explained ECG."""
@@ -29,6 +40,11 @@ def score_column(head: str, view: View | None, status: str | None = None) -> Non
                   help=f"At the validation-tuned threshold {view.threshold:.2f}" if view.threshold else None)
         if status is not None:
             st.metric("Pure label", status, help=status_help)
+        if view.decision == "negative":
+            st.info(f"The model calls this ECG **negative** for {head}: the map shows what raised the "
+                    f"probability a little, not where a {head} finding is. Read the scores below with that in mind.",
+                    icon=":material/info:")
+        sanity_badge(sanity)
         pg = view.pg or {}
         pg_txt = ("hit" if pg.get("value") == 1.0 else "miss") if pg.get("value") is not None else "undefined"
         st.metric("Pointing Game", pg_txt,
@@ -98,3 +114,45 @@ def wait_for_probabilities(sel, note: str = "") -> None:
         st.error(f"Computing the model's probabilities failed: {job['error']}")
         return
     st.progress(job["done"] / max(job["total"], 1), f"Model probabilities: {job['done']} / {job['total']} records{note}")
+
+
+def sanity_section(sel) -> None:
+    """The run's stored sanity check as a table (Evaluate page): every head x method, trained vs random."""
+    import pandas as pd
+
+    from pages.common import attribution_methods, sanity_for
+    from xand.constants import HEADS
+
+    checked = {}
+    for h in HEADS:
+        for m in attribution_methods():
+            s = sanity_for(sel, h, m)
+            if s["row"] is not None:
+                checked[(h, m)] = s
+    if not checked:
+        st.info("This run has no sanity check yet. Compute it with "
+                f"`python -m xand sanity --run {sel.run_dir} --data {sel.data_dir}` (a few minutes on 2 cores); "
+                "it is stored with the run and shown here and beside every score.")
+        return
+    rows = []
+    for (h, m), s in checked.items():
+        r = s["row"]
+        rows.append({"head": h, "method": m, "verdict": s["label"], "n": r["n"], "chance": r["chance_mean"],
+                     "PG trained": r["pointing_game_trained"], "PG random": r["pointing_game_random"],
+                     "CAS trained": r["cas_trained"], "CAS random": r["cas_random"],
+                     "rank acc. trained": r["rank_accuracy_trained"], "rank acc. random": r["rank_accuracy_random"],
+                     "rank corr. (full random)": r["spearman_random_median"],
+                     "cascade (output → input)": ", ".join("—" if v is None else f"{v:.2f}"
+                                                          for v in r["cascade_spearman"])})
+    table = pd.DataFrame(rows)
+    st.markdown("**Model-parameter randomisation** (Adebayo et al. 2018): each head's weights re-initialised block "
+                "by block from the output down. A method *passes* when its map changes (median Spearman rank "
+                "correlation of |map| with the trained one below 0.5) and a random network earns no more than "
+                "chance + 0.15 Pointing Game and chance + 0.05 CAS. A score that a random network earns as well "
+                "says nothing about what the head learned.")
+    st.dataframe(table, hide_index=True, key="sanity_table",
+                 column_config={c: st.column_config.NumberColumn(format="%.2f") for c in table.columns
+                                if c not in ("head", "method", "verdict", "n", "cascade (output → input)")})
+    info = next(iter(checked.values()))["where"]
+    st.caption(f"Measured on {info}. Per row: n = explained positive ECGs of that head; chance = the mask's "
+               "coverage; cascade = the rank correlation after randomising each further block.")
