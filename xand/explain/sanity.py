@@ -51,7 +51,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from xand.constants import HEADS, NEGATIVE, POSITIVE
 from xand.errors import DataError, UnknownNameError
 from xand.explain.attribution import ATTRIBUTION_METHODS, attribute, eval_mode
 from xand.explain.scores import cas, pointing_game, rank_accuracy
@@ -349,9 +348,7 @@ def sanity_check(run_dir: str | Path, data_dir: str | Path, cfg: SanityConfig | 
     from tqdm.auto import tqdm
 
     from xand.data.prepare import content_key
-    from xand.data.ptbxl import PTBXL
-    from xand.delineation.masks import clinical_mask
-    from xand.explain.xai import _load_record, resolve_fiducial_source
+    from xand.explain.cohort import cases
     from xand.training.trainer import load_run
 
     cfg = cfg or SanityConfig()
@@ -359,45 +356,31 @@ def sanity_check(run_dir: str | Path, data_dir: str | Path, cfg: SanityConfig | 
         if m not in ATTRIBUTION_METHODS:
             raise UnknownNameError("attribution method", m, list(ATTRIBUTION_METHODS))
     pred = load_run(run_dir)
-    heads = list(cfg.heads or pred.heads)
-    for h in heads:
-        if h not in pred.heads:
-            raise UnknownNameError("head", h, list(pred.heads))
-    ds = PTBXL(data_dir)
-    labels = ds.labels()
-    split = labels[labels["split"] == cfg.split]
-    _, get_fid = resolve_fiducial_source(cfg.fiducial_source, data_dir, cache_dir)
-    fs_work = int(pred.preprocess_cfg.fs)
-    jobs = []
-    for h in heads:
-        keep = split[h] == POSITIVE
-        if cfg.single_pathology:
-            keep &= (split[[o for o in HEADS if o != h]] == NEGATIVE).all(axis=1)
-        jobs += [(int(i), h) for i in list(split.index[keep])[:cfg.n_per_head]]
+    todo = list(cases(pred, data_dir, cfg.split, list(cfg.heads) if cfg.heads else None, cfg.n_per_head,
+                      cfg.single_pathology, cfg.fiducial_source, cache_dir))
     per_ecg, skipped = [], {}
     blocks_of: dict[str, list[list[str]]] = {}
     t0 = time.perf_counter()
-    for ecg_id, head in tqdm(jobs, desc="sanity", unit="ECG", disable=not progress):
+    for case in tqdm(todo, desc="sanity", unit="ECG", disable=not progress):
+        if case.error:
+            skipped[f"{case.ecg_id}/{case.head}"] = case.error
+            continue
         try:
-            ecg, ecg_hi, fs_hi = _load_record(ds, ecg_id, fs_work)
-            x = pred.prepare_input(ecg, fs_work)
-            fid = get_fid(ecg_id, ecg_hi, fs_hi, fs_work, ecg.shape[-1])
-            fid = fid if float(fid.fs) == fs_work else fid.resample(fs_work)
-            mask = np.asarray(clinical_mask(fid, head, int(x.shape[-1])), dtype=bool)
-            model, target = pred.model(head), int(pred.target(head))
-            if head not in blocks_of:
-                blocks_of[head] = parameter_blocks(model, x, cfg.max_blocks)
+            model, target = pred.model(case.head), int(pred.target(case.head))
+            if case.head not in blocks_of:
+                blocks_of[case.head] = parameter_blocks(model, case.x, cfg.max_blocks)
             for method in cfg.methods:
-                r = randomisation_test(model, x, target, mask, method, blocks_of[head], cfg.seed + ecg_id)
-                per_ecg.append({"ecg_id": ecg_id, "head": head, "method": method, **r})
+                r = randomisation_test(model, case.x, target, case.mask, method, blocks_of[case.head],
+                                       cfg.seed + case.ecg_id)
+                per_ecg.append({"ecg_id": case.ecg_id, "head": case.head, "method": method, **r})
         except Exception as exc:  # noqa: BLE001 - one bad record is reported and skipped, never the batch
-            skipped[f"{ecg_id}/{head}"] = f"{type(exc).__name__}: {exc}"
+            skipped[f"{case.ecg_id}/{case.head}"] = f"{type(exc).__name__}: {exc}"
     rows = summarise(per_ecg, cfg) if per_ecg else []
     key = content_key(data_dir)
     result = SanityResult(rows, asdict(cfg), {
         "run": str(run_dir), "data": str(data_dir), "dataset_key": key,
         "blocks": {h: [len(b) for b in bl] for h, bl in blocks_of.items()},
-        "n_ecg": len({e for e, _ in jobs}), "skipped": skipped, "seconds": time.perf_counter() - t0,
+        "n_ecg": len({c.ecg_id for c in todo}), "skipped": skipped, "seconds": time.perf_counter() - t0,
         "references": "Adebayo et al. NeurIPS 2018; thresholds: xand.explain.sanity"})
     path = Path(out) if out is not None else sanity_path(run_dir, key, cfg.split)
     path.parent.mkdir(parents=True, exist_ok=True)
