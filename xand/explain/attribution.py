@@ -558,6 +558,37 @@ def _occlusion(model: nn.Module, x: Tensor, target: int, *, window: int = 20, st
     return attr, None, {"window": window, "stride": stride, "baseline": baseline}, None
 
 
+#: Methods that need the ECG's wave segments (``segments=xand.explain.waves.segment_labels(fid, T)``).
+NEEDS_SEGMENTS = frozenset({"waves"})
+
+
+@register_method("waves")
+def _waves(model: nn.Module, x: Tensor, target: int, *, segments: np.ndarray | None = None,
+           perturbations_per_eval: int = 16) -> tuple:
+    """Lead x wave-segment ablation (``xand.explain.waves``): each segment -> the line between its ends."""
+    from captum.attr import FeatureAblation
+
+    from xand.explain.waves import feature_mask, run_lines
+
+    if segments is None:
+        raise DataError(None, "wave-level attribution without the ECG's segments",
+                        "segments = xand.explain.waves.segment_labels(fiducials, T)")
+    lab = np.asarray(segments)
+    if lab.shape != tuple(x.shape[1:]):
+        raise DataError(None, f"segments of shape {lab.shape}", f"the input's shape {tuple(x.shape[1:])}")
+    fm = feature_mask(lab)
+    base = torch.as_tensor(run_lines(x[0].detach().cpu().numpy(), fm))[None].to(x.device)
+    attr = FeatureAblation(model).attribute(x, baselines=base, target=target,
+                                            feature_mask=torch.as_tensor(fm)[None].to(x.device),
+                                            perturbations_per_eval=perturbations_per_eval)
+    return attr, None, {"features": "lead x segment (P, PR, QRS, ST, T, TP)", "removal": "linear"}, None
+
+
+def method_kwargs(method: str, segments: np.ndarray | None) -> dict[str, Any]:
+    """The extra arguments ``method`` needs from the ECG (its segments for :data:`NEEDS_SEGMENTS`)."""
+    return {"segments": segments} if method in NEEDS_SEGMENTS else {}
+
+
 # ----------------------------------------------------------------------------------------------- the call
 
 def attribute(model: nn.Module, x: Tensor | np.ndarray, target: int = 0, method: str = "ig",

@@ -16,13 +16,14 @@ from xand.errors import UnknownNameError
 @dataclass
 class Case:
     """One (ECG, head) to explain: the model input ``x (1, 12, T)``, the ``mask (12, T)`` on its grid, or
-    the ``error`` that prevented loading it."""
+    the ``error`` that prevented loading it; ``segments`` for wave-level attribution."""
 
     ecg_id: int
     head: str
     x: Any = None
     mask: np.ndarray | None = None
     error: str | None = None
+    segments: np.ndarray | None = None  # (12, T) wave segment of every sample (xand.explain.waves)
 
 
 def positive_ids(labels, split: str, heads: list[str], n_per_head: int | None,
@@ -47,6 +48,7 @@ def cases(predictor, data_dir: str | Path, split: str, heads: list[str] | None =
     is yielded with its ``error`` (reported and skipped by the caller, never the batch)."""
     from xand.data.ptbxl import PTBXL
     from xand.delineation.masks import clinical_mask
+    from xand.explain.waves import segment_labels
     from xand.explain.xai import _load_record, resolve_fiducial_source
 
     heads = list(heads or predictor.heads)
@@ -63,7 +65,8 @@ def cases(predictor, data_dir: str | Path, split: str, heads: list[str] | None =
             fid = get_fid(ecg_id, ecg_hi, fs_hi, fs_work, ecg.shape[-1])
             fid = fid if float(fid.fs) == fs_work else fid.resample(fs_work)
             mask = np.asarray(clinical_mask(fid, head, int(x.shape[-1])), dtype=bool)
+            segments = segment_labels(fid, int(x.shape[-1]))
         except Exception as exc:  # noqa: BLE001 - one bad record is reported and skipped
             yield Case(ecg_id, head, error=f"{type(exc).__name__}: {exc}")
             continue
-        yield Case(ecg_id, head, x, mask)
+        yield Case(ecg_id, head, x, mask, segments=segments)

@@ -221,7 +221,7 @@ def faithfulness_check(run_dir: str | Path, data_dir: str | Path, cfg: Faithfuln
 
     from xand.data.prepare import content_key
     from xand.errors import UnknownNameError
-    from xand.explain.attribution import ATTRIBUTION_METHODS, attribute
+    from xand.explain.attribution import ATTRIBUTION_METHODS, attribute, method_kwargs
     from xand.explain.cohort import cases
     from xand.explain.xai import _predict_fn
     from xand.fileio import atomic_write_text
@@ -247,7 +247,7 @@ def faithfulness_check(run_dir: str | Path, data_dir: str | Path, cfg: Faithfuln
             predict = _predict_fn(model, target, next(model.parameters()).device)
             x = case.x[0].detach().cpu().numpy()
             for method in cfg.methods:
-                amap = attribute(model, case.x, target, method).map
+                amap = attribute(model, case.x, target, method, **method_kwargs(method, case.segments)).map
                 f = faithfulness(predict, x, amap, width, cfg.n_random, cfg.n_subsets,
                                  seed=cfg.seed + case.ecg_id)
                 per_ecg.append({"ecg_id": case.ecg_id, "head": case.head, "method": method,

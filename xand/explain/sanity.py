@@ -52,7 +52,7 @@ import torch
 from torch import nn
 
 from xand.errors import DataError, UnknownNameError
-from xand.explain.attribution import ATTRIBUTION_METHODS, attribute, eval_mode
+from xand.explain.attribution import ATTRIBUTION_METHODS, attribute, eval_mode, method_kwargs
 from xand.explain.scores import cas, pointing_game, rank_accuracy
 from xand.fileio import atomic_write_text
 
@@ -371,7 +371,7 @@ def sanity_check(run_dir: str | Path, data_dir: str | Path, cfg: SanityConfig | 
                 blocks_of[case.head] = parameter_blocks(model, case.x, cfg.max_blocks)
             for method in cfg.methods:
                 r = randomisation_test(model, case.x, target, case.mask, method, blocks_of[case.head],
-                                       cfg.seed + case.ecg_id)
+                                       cfg.seed + case.ecg_id, **method_kwargs(method, case.segments))
                 per_ecg.append({"ecg_id": case.ecg_id, "head": case.head, "method": method, **r})
         except Exception as exc:  # noqa: BLE001 - one bad record is reported and skipped, never the batch
             skipped[f"{case.ecg_id}/{case.head}"] = f"{type(exc).__name__}: {exc}"

@@ -22,8 +22,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from xand.explain.attribution import (Attribution, attribute, eval_mode, lead_drop, lead_importance,
-                              lead_importance_reason)
+from xand.explain.attribution import (NEEDS_SEGMENTS, Attribution, attribute, eval_mode, lead_drop,
+                                     lead_importance, lead_importance_reason)
 from xand.constants import HEADS, LEADS, N_LEADS, NEGATIVE, POSITIVE
 from xand.errors import DataError, UnknownNameError
 from xand.fiducials import Fiducials
@@ -107,6 +107,12 @@ def _predict_fn(model: Any, target: int, device: Any) -> Callable[[np.ndarray], 
     return predict
 
 
+def segment_labels_of(fid: Fiducials, n_samples: int) -> np.ndarray:
+    from xand.explain.waves import segment_labels
+
+    return segment_labels(fid, n_samples)
+
+
 def _mask_reason(mask: np.ndarray, fid: Fiducials, head: str) -> str | None:
     if mask.any():
         return None
@@ -160,13 +166,14 @@ def explain_ecg(predictor: Any, ecg: np.ndarray, fs: float, head: str, method: s
     fs_work = float(predictor.preprocess_cfg.fs)
     with torch.no_grad(), eval_mode(model):  # a training-mode model would use batch statistics / dropout
         prob = float(torch.sigmoid(model(x)[0, target]))
-    attr = attribute(model, x, target, method, **method_kw)
-
     if fiducials is None:
         from xand.delineation.neurokit import delineate
 
         fiducials = delineate(ecg, fs)
     fid = fiducials if float(fiducials.fs) == fs_work else fiducials.resample(fs_work)
+    if method in NEEDS_SEGMENTS and "segments" not in method_kw:
+        method_kw["segments"] = segment_labels_of(fid, t_work)
+    attr = attribute(model, x, target, method, **method_kw)
     from xand.delineation.masks import clinical_mask
 
     mask = np.asarray(clinical_mask(fid, head, t_work), dtype=bool)
@@ -188,7 +195,8 @@ def explain_ecg(predictor: Any, ecg: np.ndarray, fs: float, head: str, method: s
         scores["perturbation"] = pert
     compare = None
     if compare_method:
-        compare = attribute(model, x, target, compare_method)
+        extra = {"segments": segment_labels_of(fid, t_work)} if compare_method in NEEDS_SEGMENTS else {}
+        compare = attribute(model, x, target, compare_method, **extra)
         scores["cosine"] = cosine(attr.map, compare.map)
     return Explanation(
         head=head, method=method, probability=prob, fs=fs_work, attribution=attr, mask=mask,
