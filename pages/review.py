@@ -9,7 +9,7 @@ import streamlit as st
 from pages.common import (
     page_selection,
     FIDUCIAL_SOURCES, PROBABILITIES_PENDING, cohort_ids, current_record, get_prepared,
-    predictor_for, prefetch, record_header, sanity_for, set_url, status_of, table_for, view_for,
+    predictor_for, prefetch, method_choice, record_header, sanity_for, set_url, status_of, table_for, view_for,
 )
 from pages.common.views import PLOT_CONFIG, lead_charts, score_column, wait_for_probabilities
 from xand.errors import XandError
@@ -82,7 +82,8 @@ with left:
                "(white → yellow → orange → red, positive evidence); the trace turns orange/red where it is high.")
 
 with right:
-    score_column(sel.head, view, status_of(row, sel.head), sanity_for(sel, sel.head, sel.method))
+    score_column(sel.head, view, status_of(row, sel.head), sanity_for(sel, sel.head, sel.method),
+                 chosen=method_choice(sel.run_dir, sel.head))
 
 lead_charts(view, "review")
 

@@ -12,7 +12,7 @@ import streamlit as st
 
 from pages.common import (
     _EXPLAIN_LOCK, _run_stamp, page_selection,
-    View, get_predictor, label_summary, predictor_for, sanity_for, threshold_of,
+    View, get_predictor, label_summary, method_choice, predictor_for, sanity_for, threshold_of,
 )
 from pages.common.views import PLOT_CONFIG, lead_charts, score_column
 from xand.errors import XandError
@@ -178,7 +178,8 @@ with left:
                f"{sel.head} head's clinical region (blue) from the app's own delineation (NeuroKit2) of this ECG. "
                "**ATTR**: attribution (white → yellow → orange → red, positive evidence).")
 with right:
-    score_column(sel.head, view, sanity=sanity_for(sel, sel.head, sel.method))
+    score_column(sel.head, view, sanity=sanity_for(sel, sel.head, sel.method),
+                 chosen=method_choice(sel.run_dir, sel.head))
 
 lead_charts(view, "upl")
 

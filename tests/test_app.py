@@ -527,3 +527,35 @@ def test_review_shows_the_methods_sanity_check_in_words(env, tmp_path, monkeypat
     got = table[(table["head"] == head) & (table["method"] == "saliency")].iloc[0]
     assert int(got["n"]) == row["n"]
     assert got["PG random"] == pytest.approx(row["pointing_game_random"], nan_ok=True)
+
+
+def test_review_offers_the_runs_measured_default_method(env, tmp_path, monkeypatch):
+    """After ``xand sanity``, ``xand faithfulness`` and ``xand choose-method`` on the validation split, a
+    new session opens with each head's measured method; on another method Review names it and switches."""
+    import shutil
+
+    from xand.cli import main
+    from xand.explain.faithfulness import FaithfulnessConfig, faithfulness_check
+    from xand.explain.sanity import SanityConfig, sanity_check
+    from xand.explain.selection import load_choice
+
+    runs = tmp_path / "runs"
+    shutil.copytree(env / "runs" / "tiny", runs / "tiny")
+    monkeypatch.setenv("XAND_RUNS_DIR", str(runs))
+    head = heads_of(env)[0]
+    methods = ("saliency", "gradcam")
+    sanity_check(runs / "tiny", env / "demo", SanityConfig(methods=methods, heads=(head,), split="val",
+                                                           n_per_head=1, max_blocks=1), progress=False)
+    faithfulness_check(runs / "tiny", env / "demo", FaithfulnessConfig(methods=methods, heads=(head,), split="val",
+                                                                      n_per_head=1, n_random=1, n_subsets=5),
+                       progress=False)
+    assert main(["choose-method", "--run", str(runs / "tiny"), "--data", str(env / "demo")]) == 0
+    want = load_choice(runs / "tiny")[head]["method"]
+
+    at = run_app({"record": 12, "head": head, "run": "tiny"}, page="pages/review.py")
+    assert sidebar_select(at, "Attribution method").value == want  # the measured default, not the first listed
+    other = next(m for m in methods if m != want)
+    at = run_app({"record": 12, "head": head, "run": "tiny", "method": other}, page="pages/review.py")
+    assert any(f"measured default for {head} is **{want}**" in c.value for c in at.caption)
+    at.button(key=f"use_method_{head}").click().run()
+    assert sidebar_select(at, "Attribution method").value == want

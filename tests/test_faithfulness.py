@@ -80,3 +80,38 @@ def test_batch_over_a_runs_positives_and_command_line(tiny_run, synth_dir, tmp_p
     rc = main(["faithfulness", "--run", str(tiny_run), "--data", str(synth_dir), "--methods", "gradcam", "--n", "1",
                "--out", str(tmp_path / "g.json"), "--no-progress"])
     assert rc == 0 and "deletion" in capsys.readouterr().out
+
+
+def test_the_default_method_passes_sanity_and_is_the_most_faithful():
+    from xand.explain.selection import choose_methods
+
+    sanity_rows = [{"head": "MI", "method": m, "passed": p} for m, p in
+                   (("ig", False), ("saliency", True), ("gradcam", True))]
+    faith = [{"head": "MI", "method": m, "deletion_minus_random": d, "deletion_auc": 0.5 + d,
+              "random_deletion_auc": 0.5, "n": 10} for m, d in (("ig", -0.3), ("saliency", -0.05), ("gradcam", -0.1))]
+    c = choose_methods(sanity_rows, faith)["MI"]
+    assert c["method"] == "gradcam" and c["passes_sanity"]  # ig is more faithful but fails the check
+    assert [x["method"] for x in c["candidates"]] == ["ig", "gradcam", "saliency"]
+    none = choose_methods([{**r, "passed": False} for r in sanity_rows], faith)["MI"]
+    assert none["method"] == "ig" and not none["passes_sanity"] and "no method passes" in none["why"]
+
+
+def test_choose_method_command_reads_both_results(tiny_run, synth_dir, tmp_path, capsys):
+    import shutil
+
+    from xand.cli import main
+    from xand.explain.faithfulness import FaithfulnessConfig, faithfulness_check
+    from xand.explain.sanity import SanityConfig, sanity_check
+    from xand.explain.selection import load_choice
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    assert main(["choose-method", "--run", str(run), "--data", str(synth_dir)]) == 2  # nothing measured yet
+    assert "python -m xand sanity" in capsys.readouterr().err
+    sanity_check(run, synth_dir, SanityConfig(methods=("saliency", "gradcam"), split="val", n_per_head=1,
+                                              max_blocks=1), progress=False)
+    faithfulness_check(run, synth_dir, FaithfulnessConfig(methods=("saliency", "gradcam"), split="val", n_per_head=1,
+                                                          n_random=1, n_subsets=5), progress=False)
+    assert main(["choose-method", "--run", str(run), "--data", str(synth_dir)]) == 0
+    choice = load_choice(run)
+    assert choice and all(c["method"] in ("saliency", "gradcam") for c in choice.values())

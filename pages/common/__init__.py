@@ -265,6 +265,20 @@ def fmt_num(v) -> str:
     return "—" if v is None else f"{float(v):.2f}"
 
 
+def method_choice(run_dir: Path | None, head: str) -> dict | None:
+    """The run's measured default method for ``head`` (``python -m xand choose-method``), or None."""
+    if run_dir is None:
+        return None
+    from xand.errors import XandError
+    from xand.explain.selection import load_choice
+
+    try:
+        choice = load_choice(run_dir)
+    except XandError:
+        return None
+    return None if choice is None else choice.get(head)
+
+
 def predictor_for(sel: Selection):
     """The selected run's Predictor, or None (after saying why) when there is none or it cannot load."""
     from xand.errors import XandError
@@ -793,7 +807,11 @@ def sidebar(cfg: AppConfig) -> Selection:
                    f"Train heads on the demo set with `{train_hint(cfg)}`.")
         run, run_dir = None, None
     head = sb.selectbox("Head", HEADS, **kept("head", HEADS[0]))
-    method = sb.selectbox("Attribution method", methods, **kept("method", methods[0] if methods else "ig"),
+    chosen = method_choice(run_dir, head) if run_dir is not None else None
+    if ss.get("_pending_method") in methods:  # "Use <method>" on Review
+        choose("method", ss.pop("_pending_method"))
+    first = chosen["method"] if chosen and chosen["method"] in methods else (methods[0] if methods else "ig")
+    method = sb.selectbox("Attribution method", methods, **kept("method", first),
                           help="ig = Integrated Gradients (Sundararajan et al. 2017)")
     sb.subheader("Display")
     paper_grid = sb.checkbox("ECG paper grid", **kept("paper_grid", True))

@@ -23,7 +23,21 @@ def sanity_badge(sanity: dict | None) -> None:
         st.caption(sanity["detail"])
 
 
-def score_column(head: str, view: View | None, status: str | None = None, sanity: dict | None = None) -> None:
+def method_note(head: str, method: str, chosen: dict | None) -> None:
+    """Say whether ``method`` is the run's measured default for ``head``, and offer it when it is not."""
+    if not chosen:
+        return
+    if chosen["method"] == method:
+        st.caption(f"**{method}** is this run's measured default for {head}: {chosen['why']}.")
+        return
+    st.caption(f"This run's measured default for {head} is **{chosen['method']}**: {chosen['why']}.")
+    if st.button(f"Use {chosen['method']}", key=f"use_method_{head}"):
+        st.session_state["_pending_method"] = chosen["method"]
+        st.rerun()
+
+
+def score_column(head: str, view: View | None, status: str | None = None, sanity: dict | None = None,
+                 chosen: dict | None = None) -> None:
     """Probability, decision, pure-label status (when known), Pointing Game and CAS with their chance
     level, the method's convergence delta (IG, GradientShap), rank accuracy and perturbation of one
     explained ECG."""
@@ -45,6 +59,7 @@ def score_column(head: str, view: View | None, status: str | None = None, sanity
                     f"probability a little, not where a {head} finding is. Read the scores below with that in mind.",
                     icon=":material/info:")
         sanity_badge(sanity)
+        method_note(head, view.method, chosen)
         pg = view.pg or {}
         pg_txt = ("hit" if pg.get("value") == 1.0 else "miss") if pg.get("value") is not None else "undefined"
         st.metric("Pointing Game", pg_txt,
