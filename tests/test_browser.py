@@ -56,30 +56,56 @@ def start_streamlit(env: dict, log_path: Path, timeout: float = 60) -> tuple[sub
     raise RuntimeError(f"streamlit did not start: {log_path.read_text()[-2000:]}")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, synth_dir):
+def require_browser() -> None:
+    """Skip cleanly where no Chromium or no Playwright is installed."""
     if CHROMIUM is None:
         pytest.skip("no chromium on this machine (CI installs Debian's chromium package)")
     pytest.importorskip("playwright.sync_api")
-    home = make_app_home(tmp_path_factory.getbasetemp() / "xand_app_home", synth_dir)  # shared with test_app
-    # background work off: the timings measure explanations computed on demand (XAND_TEST_BACKGROUND=1
-    # measures the app as users get it, with the other heads and the next record explained ahead)
-    background = os.environ.get("XAND_TEST_BACKGROUND", "0")
+
+
+def app_env(home: Path, **extra: str) -> dict:
+    """The environment of a test server on ``home``: no demo weights, no background work unless asked,
+    none of the developer's own ``XAND_*`` settings."""
     env = {**os.environ, "XAND_HOME": str(home), "XAND_DEMO_WEIGHTS": str(home / "no_demo_weights"),
-           "XAND_BACKGROUND": background, "PYTHONUNBUFFERED": "1"}
-    for k in ("XAND_DATA_DIR", "XAND_RUNS_DIR", "XAND_CACHE", "XAND_PTBXL_PLUS"):
-        env.pop(k, None)
-    log = tmp_path_factory.mktemp("browser_log") / "streamlit.log"
-    try:
-        proc, url = start_streamlit(env, log)
-    except RuntimeError as exc:
-        pytest.fail(str(exc))
-    yield {"url": url, "home": home, "log": log, "background": background == "1"}
+           "XAND_BACKGROUND": "0", "PYTHONUNBUFFERED": "1", **extra}
+    for k in ("XAND_DATA_DIR", "XAND_RUNS_DIR", "XAND_CACHE", "XAND_PTBXL_PLUS", "XAND_RUN", "XAND_TRAIN_LOCK"):
+        if k not in extra:
+            env.pop(k, None)
+    return env
+
+
+def home_with_tiny_run(tmp_path_factory, synth_dir, name: str) -> Path:
+    """A fresh app home whose demo set is ``synth_dir`` and whose one run is the shared ``tiny`` run."""
+    shared = make_app_home(tmp_path_factory.getbasetemp() / "xand_app_home", synth_dir)
+    home = tmp_path_factory.mktemp(name)
+    (home / "demo").symlink_to(synth_dir, target_is_directory=True)
+    (home / "runs").mkdir()
+    (home / "runs" / "tiny").symlink_to(shared / "runs" / "tiny", target_is_directory=True)
+    return home
+
+
+def stop(proc: subprocess.Popen) -> None:
     proc.terminate()
     try:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, synth_dir):
+    require_browser()
+    home = make_app_home(tmp_path_factory.getbasetemp() / "xand_app_home", synth_dir)  # shared with test_app
+    # background work off: the timings measure explanations computed on demand (XAND_TEST_BACKGROUND=1
+    # measures the app as users get it, with the other heads and the next record explained ahead)
+    background = os.environ.get("XAND_TEST_BACKGROUND", "0")
+    log = tmp_path_factory.mktemp("browser_log") / "streamlit.log"
+    try:
+        proc, url = start_streamlit(app_env(home, XAND_BACKGROUND=background), log)
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    yield {"url": url, "home": home, "log": log, "background": background == "1"}
+    stop(proc)
 
 
 @pytest.fixture(scope="module")

@@ -14,14 +14,15 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from test_app import heads_of, make_app_home
-from test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, _figure_ready, start_streamlit
+from test_app import heads_of
+from test_browser import (  # noqa: F401 - browser is a fixture
+    ARTIFACTS, _figure_ready, app_env, browser, home_with_tiny_run, require_browser, start_streamlit, stop,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 N_OTHER = 40
@@ -29,40 +30,16 @@ N_OTHER = 40
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, synth_dir):
-    if CHROMIUM is None:
-        pytest.skip("no chromium on this machine (CI installs Debian's chromium package)")
-    pytest.importorskip("playwright.sync_api")
+    require_browser()
     from xand.data.synth import SynthConfig, synthesize
 
-    shared = make_app_home(tmp_path_factory.getbasetemp() / "xand_app_home", synth_dir)  # demo + runs/tiny
-    home = tmp_path_factory.mktemp("xand_dataset_home")
-    (home / "demo").symlink_to(synth_dir, target_is_directory=True)
-    (home / "runs").mkdir()
-    (home / "runs" / "tiny").symlink_to(shared / "runs" / "tiny", target_is_directory=True)
+    home = home_with_tiny_run(tmp_path_factory, synth_dir, "xand_dataset_home")
     other = tmp_path_factory.mktemp("other_ptbxl") / "ptbxl_other"
     synthesize(other, SynthConfig(n_records=N_OTHER, seed=5), progress=False)
-    env = {**os.environ, "XAND_HOME": str(home), "XAND_DEMO_WEIGHTS": str(home / "no_demo_weights"),
-           "XAND_BACKGROUND": "0", "PYTHONUNBUFFERED": "1"}
-    for k in ("XAND_DATA_DIR", "XAND_RUNS_DIR", "XAND_CACHE", "XAND_PTBXL_PLUS", "XAND_RUN"):
-        env.pop(k, None)
     log = tmp_path_factory.mktemp("browser_dataset_log") / "streamlit.log"
-    proc, url = start_streamlit(env, log)
-    yield {"url": url, "home": home, "other": other, "demo": synth_dir, "heads": heads_of(shared)}
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-
-
-@pytest.fixture(scope="module")
-def browser(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+    proc, url = start_streamlit(app_env(home), log)
+    yield {"url": url, "home": home, "other": other, "demo": synth_dir, "heads": heads_of(home)}
+    stop(proc)
 
 
 def _patients(folder: Path) -> dict[int, int]:

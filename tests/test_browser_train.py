@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 
 import pytest
 
-from test_app import make_app_home
-from test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, start_streamlit
+from test_browser import (
+    ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, app_env, home_with_tiny_run, require_browser, start_streamlit, stop,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 EPOCHS = 8
@@ -24,20 +24,10 @@ EPOCHS = 8
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, synth_dir):
-    if CHROMIUM is None:
-        pytest.skip("no chromium on this machine (CI installs Debian's chromium package)")
-    pytest.importorskip("playwright.sync_api")
-    shared = make_app_home(tmp_path_factory.getbasetemp() / "xand_app_home", synth_dir)  # demo + runs/tiny
-    home = tmp_path_factory.mktemp("xand_train_browser_home")
-    (home / "demo").symlink_to(synth_dir, target_is_directory=True)
-    (home / "runs").mkdir()
-    (home / "runs" / "tiny").symlink_to(shared / "runs" / "tiny", target_is_directory=True)  # the run in use
-    env = {**os.environ, "XAND_HOME": str(home), "XAND_RUNS_DIR": str(home / "runs"),
-           "XAND_DEMO_WEIGHTS": str(home / "no_demo_weights"), "XAND_BACKGROUND": "0", "PYTHONUNBUFFERED": "1"}
-    for k in ("XAND_DATA_DIR", "XAND_CACHE", "XAND_PTBXL_PLUS", "XAND_TRAIN_LOCK", "XAND_RUN"):
-        env.pop(k, None)
+    require_browser()
+    home = home_with_tiny_run(tmp_path_factory, synth_dir, "xand_train_browser_home")  # tiny: the run in use
     log = tmp_path_factory.mktemp("browser_train_log") / "streamlit.log"
-    proc, url = start_streamlit(env, log)
+    proc, url = start_streamlit(app_env(home, XAND_RUNS_DIR=str(home / "runs")), log)
     yield {"url": url, "home": home, "log": log}
     from xand.jobs import JobManager
 
@@ -45,11 +35,7 @@ def server(tmp_path_factory, synth_dir):
     for job in mgr.jobs():
         if job.active:
             mgr.cancel(job.id, grace=2)
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    stop(proc)
 
 
 def _wait_idle(page, timeout: float = 30.0) -> None:

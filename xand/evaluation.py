@@ -1,17 +1,12 @@
 """Classification metrics of trained runs: on PTB-XL-layout datasets and zero-shot on CinC folders.
 
-The per-head metrics are ``xand.metrics`` (the ones training writes into ``summary.json``), so the
-training report and a later ``python -m xand evaluate`` cannot disagree on definitions:
-
-* ROC-AUC with a percentile bootstrap 95% CI (Efron & Tibshirani 1993; 1000 seeded resamples);
-* PR-AUC as average precision;
-* sensitivity, specificity, PPV, F1 and the confusion matrix at a threshold tuned on the *validation*
-  split, never on the test split: Youden's J (Youden 1950, default) or the F1-maximising threshold.
+The per-head metrics are ``xand.metrics`` (the ones training writes into ``summary.json``: ROC-AUC with
+its bootstrap CI, PR-AUC, and sensitivity / specificity / F1 at the validation-tuned threshold), so the
+training report and a later ``python -m xand evaluate`` cannot disagree on definitions. This module adds
+the run-level views: evaluation on a split or a CinC folder, curves, calibration and tables for the app.
 
 References
 ----------
-Youden W.J., Index for rating diagnostic tests, Cancer 3(1) 1950.
-Efron B., Tibshirani R., An Introduction to the Bootstrap, Chapman & Hall 1993.
 Strodthoff N. et al., Deep learning for ECG analysis: benchmarks and insights from PTB-XL, IEEE JBHI 2021
 (macro-AUC evaluation on fold 10).
 """

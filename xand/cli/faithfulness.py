@@ -11,24 +11,12 @@ HELP = ("faithfulness of the explanations over a split's positives: deletion (vs
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from xand.cli._cohort import add_cohort_arguments
     from xand.explain.faithfulness import FaithfulnessConfig
 
     d = FaithfulnessConfig()
-    p.add_argument("--run", required=True, help="training run folder")
-    p.add_argument("--data", required=True, help="PTB-XL-layout folder (read only)")
-    p.add_argument("--methods", nargs="+", default=list(d.methods), help="attribution methods")
-    p.add_argument("--heads", nargs="+", default=None, help="heads (default: all of the run)")
-    p.add_argument("--split", default=d.split, choices=["train", "val", "test"])
-    p.add_argument("--n", type=int, default=d.n_per_head, help="positives per head (0 = all)")
-    p.add_argument("--single-pathology", action="store_true")
+    add_cohort_arguments(p, d, "faithfulness")
     p.add_argument("--width-ms", type=float, default=d.width_ms, help="patch width (one lead x this many ms)")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--fiducials", default=d.fiducial_source)
-    p.add_argument("--cache-dir", default=None, help="delineation cache folder")
-    p.add_argument("--out", default=None, help="result file (default: RUN/faithfulness/<dataset key>_<split>.json)")
-    p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--json", action="store_true")
-
 
 def run(args: argparse.Namespace) -> int:
     from xand.explain.faithfulness import FaithfulnessConfig, faithfulness_check, format_faithfulness

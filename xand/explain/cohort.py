@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -70,3 +70,20 @@ def cases(predictor, data_dir: str | Path, split: str, heads: list[str] | None =
             yield Case(ecg_id, head, error=f"{type(exc).__name__}: {exc}")
             continue
         yield Case(ecg_id, head, x, mask, segments=segments)
+
+
+def run_cases(todo: list[Case], work: Callable[[Case], None], desc: str, progress: bool = True) -> dict[str, str]:
+    """Call ``work(case)`` for every case with a tqdm bar; returns ``{"ecg_id/head": reason}`` of the cases
+    that could not be loaded or whose ``work`` raised (a bad record is skipped, never the batch)."""
+    from tqdm.auto import tqdm
+
+    skipped = {}
+    for case in tqdm(todo, desc=desc, unit="ECG", disable=not progress):
+        if case.error:
+            skipped[f"{case.ecg_id}/{case.head}"] = case.error
+            continue
+        try:
+            work(case)
+        except Exception as exc:  # noqa: BLE001 - one bad record is reported and skipped, never the batch
+            skipped[f"{case.ecg_id}/{case.head}"] = f"{type(exc).__name__}: {exc}"
+    return skipped

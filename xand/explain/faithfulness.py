@@ -217,12 +217,10 @@ def faithfulness_check(run_dir: str | Path, data_dir: str | Path, cfg: Faithfuln
     import time
     from dataclasses import asdict
 
-    from tqdm.auto import tqdm
-
     from xand.data.prepare import content_key
     from xand.errors import UnknownNameError
     from xand.explain.attribution import ATTRIBUTION_METHODS, attribute, method_kwargs
-    from xand.explain.cohort import cases
+    from xand.explain.cohort import cases, run_cases
     from xand.explain.xai import _predict_fn
     from xand.fileio import atomic_write_text
     from xand.training.trainer import load_run
@@ -236,24 +234,20 @@ def faithfulness_check(run_dir: str | Path, data_dir: str | Path, cfg: Faithfuln
     width = max(1, int(round(cfg.width_ms * fs / 1000.0)))
     todo = list(cases(pred, data_dir, cfg.split, list(cfg.heads) if cfg.heads else None, cfg.n_per_head,
                       cfg.single_pathology, cfg.fiducial_source, cache_dir))
-    per_ecg, skipped = [], {}
+    per_ecg: list[dict[str, Any]] = []
+
+    def work(case) -> None:
+        model, target = pred.model(case.head), int(pred.target(case.head))
+        predict = _predict_fn(model, target, next(model.parameters()).device)
+        x = case.x[0].detach().cpu().numpy()
+        for method in cfg.methods:
+            amap = attribute(model, case.x, target, method, **method_kwargs(method, case.segments)).map
+            f = faithfulness(predict, x, amap, width, cfg.n_random, cfg.n_subsets, seed=cfg.seed + case.ecg_id)
+            per_ecg.append({"ecg_id": case.ecg_id, "head": case.head, "method": method,
+                            **{k: f[k] for k in (*FAITHFULNESS_KEYS, "p_full")}})
+
     t0 = time.perf_counter()
-    for case in tqdm(todo, desc="faithfulness", unit="ECG", disable=not progress):
-        if case.error:
-            skipped[f"{case.ecg_id}/{case.head}"] = case.error
-            continue
-        try:
-            model, target = pred.model(case.head), int(pred.target(case.head))
-            predict = _predict_fn(model, target, next(model.parameters()).device)
-            x = case.x[0].detach().cpu().numpy()
-            for method in cfg.methods:
-                amap = attribute(model, case.x, target, method, **method_kwargs(method, case.segments)).map
-                f = faithfulness(predict, x, amap, width, cfg.n_random, cfg.n_subsets,
-                                 seed=cfg.seed + case.ecg_id)
-                per_ecg.append({"ecg_id": case.ecg_id, "head": case.head, "method": method,
-                                **{k: f[k] for k in (*FAITHFULNESS_KEYS, "p_full")}})
-        except Exception as exc:  # noqa: BLE001 - one bad record is reported and skipped, never the batch
-            skipped[f"{case.ecg_id}/{case.head}"] = f"{type(exc).__name__}: {exc}"
+    skipped = run_cases(todo, work, "faithfulness", progress)
     key = content_key(data_dir)
     result = {"config": asdict(cfg), "rows": summarise_faithfulness(per_ecg) if per_ecg else [],
               "info": {"run": str(run_dir), "data": str(data_dir), "dataset_key": key, "width_samples": width,

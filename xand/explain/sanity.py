@@ -84,7 +84,7 @@ class SanityConfig:
     methods: tuple[str, ...] = ("ig", "gradshap", "saliency", "gradcam", "occlusion")
     heads: tuple[str, ...] | None = None
     split: str = "test"
-    n_per_head: int = 12
+    n_per_head: int | None = 12
     single_pathology: bool = False
     max_blocks: int = 6
     seed: int = 0
@@ -345,10 +345,8 @@ def sanity_check(run_dir: str | Path, data_dir: str | Path, cfg: SanityConfig | 
     -------
     :class:`SanityResult`. A record that cannot be loaded or explained is skipped and counted, never a crash.
     """
-    from tqdm.auto import tqdm
-
     from xand.data.prepare import content_key
-    from xand.explain.cohort import cases
+    from xand.explain.cohort import cases, run_cases
     from xand.training.trainer import load_run
 
     cfg = cfg or SanityConfig()
@@ -358,23 +356,20 @@ def sanity_check(run_dir: str | Path, data_dir: str | Path, cfg: SanityConfig | 
     pred = load_run(run_dir)
     todo = list(cases(pred, data_dir, cfg.split, list(cfg.heads) if cfg.heads else None, cfg.n_per_head,
                       cfg.single_pathology, cfg.fiducial_source, cache_dir))
-    per_ecg, skipped = [], {}
+    per_ecg: list[dict[str, Any]] = []
     blocks_of: dict[str, list[list[str]]] = {}
+
+    def work(case) -> None:
+        model, target = pred.model(case.head), int(pred.target(case.head))
+        if case.head not in blocks_of:
+            blocks_of[case.head] = parameter_blocks(model, case.x, cfg.max_blocks)
+        for method in cfg.methods:
+            r = randomisation_test(model, case.x, target, case.mask, method, blocks_of[case.head],
+                                   cfg.seed + case.ecg_id, **method_kwargs(method, case.segments))
+            per_ecg.append({"ecg_id": case.ecg_id, "head": case.head, "method": method, **r})
+
     t0 = time.perf_counter()
-    for case in tqdm(todo, desc="sanity", unit="ECG", disable=not progress):
-        if case.error:
-            skipped[f"{case.ecg_id}/{case.head}"] = case.error
-            continue
-        try:
-            model, target = pred.model(case.head), int(pred.target(case.head))
-            if case.head not in blocks_of:
-                blocks_of[case.head] = parameter_blocks(model, case.x, cfg.max_blocks)
-            for method in cfg.methods:
-                r = randomisation_test(model, case.x, target, case.mask, method, blocks_of[case.head],
-                                       cfg.seed + case.ecg_id, **method_kwargs(method, case.segments))
-                per_ecg.append({"ecg_id": case.ecg_id, "head": case.head, "method": method, **r})
-        except Exception as exc:  # noqa: BLE001 - one bad record is reported and skipped, never the batch
-            skipped[f"{case.ecg_id}/{case.head}"] = f"{type(exc).__name__}: {exc}"
+    skipped = run_cases(todo, work, "sanity", progress)
     rows = summarise(per_ecg, cfg) if per_ecg else []
     key = content_key(data_dir)
     result = SanityResult(rows, asdict(cfg), {
