@@ -559,3 +559,22 @@ def test_review_offers_the_runs_measured_default_method(env, tmp_path, monkeypat
     assert any(f"measured default for {head} is **{want}**" in c.value for c in at.caption)
     at.button(key=f"use_method_{head}").click().run()
     assert sidebar_select(at, "Attribution method").value == want
+
+
+def test_review_with_wave_level_attribution_shows_the_lead_by_wave_table(env):
+    """``waves`` on Review: the printout's ATTR strips carry the wave map, and a 12 x 6 heatmap of lead x
+    wave equals ``wave_table`` of what ``xand`` computes for the same ECG."""
+    from xand.explain.waves import SEGMENTS, segment_labels, wave_table
+
+    head = heads_of(env)[0]
+    at = run_app({"record": 12, "head": head, "method": "waves", "run": "tiny"}, page="pages/review.py")
+    want = expected_view(env, env / "runs" / "tiny", 12, head, "waves")
+    heat = next(sp for sp in plotly_specs(at) if any(t.get("name") == "waves" for t in sp["data"]))["data"][0]
+    assert heat["x"] == list(SEGMENTS) and len(heat["y"]) == 12
+    from xand.data.ptbxl_plus import read_fiducials
+
+    fid = read_fiducials(env / "demo", 12, fs=100, n_samples=want.attribution.shape[1], strict=False)
+    table = wave_table(want.attribution, segment_labels(fid, want.attribution.shape[1]))
+    got = np.array([[np.nan if v is None else v for v in row] for row in heat["z"]], dtype=float)
+    np.testing.assert_allclose(got, table, rtol=1e-4, atol=1e-6)
+    assert sum(n.startswith("attr:") for n in trace_names(printout_spec(at))) == 13

@@ -496,6 +496,7 @@ class View:
     note: str | None = None
     mask_reason: str | None = None
     mask_source: str = ""
+    waves: np.ndarray | None = None  # (12, 6) lead x wave attribution of a wave-level method
 
     @property
     def pg(self) -> dict | None:
@@ -540,6 +541,7 @@ def explain_view(data_dir: str, cache_dir: str, plus_dir: str | None, run_dir: s
         return View(int(ecg_id), head, method, fs, None, None, None,
                     np.asarray(clinical_mask(fid, head, ecg.shape[1]), dtype=bool), mask_source=fid.source)
     pred = get_predictor(run_dir, stamp)
+    from xand.explain.attribution import NEEDS_SEGMENTS
     from xand.explain.xai import explain_ecg
 
     # perturbation is not shown on Review; skipping it saves a forward pass per head switch.
@@ -561,7 +563,14 @@ def explain_view(data_dir: str, cache_dir: str, plus_dir: str | None, run_dir: s
         note=e.attribution.note,
         mask_reason=e.mask_reason,
         mask_source=fid.source,
+        waves=_wave_table(e) if method in NEEDS_SEGMENTS else None,
     )
+
+
+def _wave_table(e) -> np.ndarray:
+    from xand.explain.waves import segment_labels, wave_table
+
+    return wave_table(e.attribution.map, segment_labels(e.fiducials, e.attribution.map.shape[1]))
 
 
 def _opt_float(v) -> float | None:

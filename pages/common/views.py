@@ -7,7 +7,7 @@ import numpy as np
 import streamlit as st
 
 from pages.common import View, ensure_probabilities, fmt_score, probability_job
-from xand.figures.printout import lead_drop_figure, lead_importance_figure
+from xand.figures.printout import lead_drop_figure, lead_importance_figure, wave_heatmap_figure
 
 PLOT_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d"]}
 
@@ -115,6 +115,10 @@ def lead_charts(view: View | None, key: str) -> None:
         c1.info("Lead importance undefined: the map has no positive attribution.")
     if view.lead_drop is not None:
         c2.plotly_chart(lead_drop_figure(view.lead_drop), theme=None, config=PLOT_CONFIG, key=f"{key}_drop")
+    if view.waves is not None:
+        st.plotly_chart(wave_heatmap_figure(view.waves, title=f"{view.head}: drop of the logit when a wave is "
+                                            "removed (each lead x wave, all beats)"),
+                        theme=None, config=PLOT_CONFIG, key=f"{key}_waves")
 
 
 @st.fragment(run_every=1.0)
