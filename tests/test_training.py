@@ -169,7 +169,7 @@ def test_train_writes_run_folder_and_load_run_matches(fake_prepared, tmp_path):
     ecg = np.asarray(fake_prepared.signals[rows])
     probs = pred.predict_proba(ecg, fs=100)
     # the in-memory model from best.pt on training's normalisation gives the same probabilities
-    ck = torch.load(run / "MI" / "best.pt", weights_only=False)
+    ck = torch.load(run / "MI" / "best.pt", weights_only=True)
     from xand.models.networks import create_model
     from xand.data.preprocess import normalize
 
@@ -213,7 +213,7 @@ def test_test_dagger_is_test_auc_at_best_validation_epoch(fake_prepared, tmp_pat
     assert s["best_epoch"] == 1
     assert s["heads"]["MI"]["val_auc"] == 0.90
     assert s["heads"]["MI"]["test_dagger"] == 0.65  # not the best test AUC (0.95) nor the last one
-    assert torch.load(run / "MI" / "best.pt", weights_only=False)["epoch"] == 1
+    assert torch.load(run / "MI" / "best.pt", weights_only=True)["epoch"] == 1
 
 
 def test_early_stopping_on_validation_auc(fake_prepared, tmp_path, monkeypatch):
@@ -283,7 +283,7 @@ def test_resume_after_kill_continues_and_matches_uninterrupted(fake_prepared, tm
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     run = last.parents[1]
-    done_before = torch.load(last, weights_only=False)["epoch"]
+    done_before = torch.load(last, weights_only=True)["epoch"]
     assert done_before < cfg.epochs - 1, "killed too late to test resuming"
     assert not (run / "MI" / "summary.json").exists()
 
@@ -293,8 +293,8 @@ def test_resume_after_kill_continues_and_matches_uninterrupted(fake_prepared, tm
     assert (run / "summary.json").is_file()
 
     ref = train(fake_prepared, cfg, tmp_path / "ref")
-    a = torch.load(run / "MI" / "last.pt", weights_only=False)
-    b = torch.load(ref / "MI" / "last.pt", weights_only=False)
+    a = torch.load(run / "MI" / "last.pt", weights_only=True)
+    b = torch.load(ref / "MI" / "last.pt", weights_only=True)
     assert a["epoch"] == b["epoch"] == cfg.epochs - 1
     for k in b["model"]:
         torch.testing.assert_close(a["model"][k], b["model"][k], rtol=1e-4, atol=1e-5)
@@ -342,7 +342,7 @@ def test_head_without_validation_auc_is_selected_by_validation_loss(fake_prepare
     losses = [json.loads(line)["val_loss"] for line in (run / "MI" / "metrics.jsonl").read_text().splitlines()]
     assert s["selected_by"] == "val_loss" and s["val_auc"] is None
     assert s["best_epoch"] == int(np.argmin(losses))
-    assert torch.load(run / "MI" / "best.pt", weights_only=False)["epoch"] == s["best_epoch"]
+    assert torch.load(run / "MI" / "best.pt", weights_only=True)["epoch"] == s["best_epoch"]
     assert "MI" in load_run(run).heads
 
 
@@ -384,7 +384,7 @@ def test_rng_states_from_a_checkpoint_loaded_on_any_device_restore(tmp_path, dev
     gen = torch.Generator().manual_seed(3)
     atomic_save({"rng": training._rng_state(gen, dev)}, tmp_path / "last.pt")
     expect = (torch.rand(3), torch.randperm(10, generator=gen), np.random.rand())
-    ck = torch.load(tmp_path / "last.pt", map_location=dev, weights_only=False)
+    ck = torch.load(tmp_path / "last.pt", map_location=dev, weights_only=True)
     moved = {k: v.to(dev) if isinstance(v, torch.Tensor) else v for k, v in ck["rng"].items()}
     gen2 = torch.Generator()
     training._set_rng_state(moved, gen2, dev)
@@ -507,3 +507,24 @@ def test_cli_resume_uses_the_runs_own_preprocessing(synth_dir, tmp_path, capsys)
     rc = train_main(["--data", str(synth_dir), "--resume", str(run), "--cache-dir", str(cache),
                      "--no-progress", "--bandpass", "1", "30", "--out", str(tmp_path / "unused")])
     assert rc == 0 and "ignoring bandpass" in capsys.readouterr().err
+
+
+def test_a_crafted_checkpoint_is_refused_and_runs_nothing(fake_prepared, tmp_path):
+    """The hardening issue's probe: a best.pt whose pickle calls os.system inside load_run."""
+    import os
+    import pickle
+
+    from xand.errors import DataError
+
+    run = train(fake_prepared, tiny_cfg(epochs=1), tmp_path / "runs")
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    with open(run / "MI" / "best.pt", "wb") as fh:
+        pickle.dump({"state_dict": Evil()}, fh)
+    with pytest.raises(DataError, match="best.pt"):
+        load_run(run).model("MI")
+    assert not marker.exists()

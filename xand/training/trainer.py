@@ -443,9 +443,24 @@ def _run_id(cfg: TrainConfig, fingerprint: str) -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{cfg.model}-{h}"
 
 
+def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
+    """A checkpoint written by this module, loaded with ``weights_only=True``: tensors, numbers, strings,
+    lists, tuples and dicts only. A file that would need to run code (a pickled object, e.g. a crafted
+    ``best.pt``) is refused with a ``DataError`` naming it; nothing in it is executed."""
+    import pickle
+
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, AttributeError) as exc:
+        raise DataError(Path(path), f"not a plain checkpoint ({str(exc).splitlines()[0][:200]})",
+                        "a file written by python -m train (tensors and plain values only)") from None
+
+
 def _rng_state(gen: torch.Generator, device: torch.device) -> dict[str, Any]:
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
-             "batch_order": gen.get_state()}
+    # numpy's state as plain values (its key array as a tensor): loadable with weights_only=True
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {"torch": torch.get_rng_state(), "python": random.getstate(), "batch_order": gen.get_state(),
+             "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)]}
     if device.type == "cuda":
         state["cuda"] = torch.cuda.get_rng_state(device)
     return state
@@ -460,7 +475,8 @@ def _set_rng_state(state: dict[str, Any], gen: torch.Generator, device: torch.de
     # torch.set_rng_state, Generator.set_state and torch.cuda.set_rng_state all take CPU ByteTensors (a
     # checkpoint loaded with map_location="cuda" would put them on the GPU): always move them back
     torch.set_rng_state(_cpu_bytes(state["torch"]))
-    np.random.set_state(state["numpy"])
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, np.asarray(torch.as_tensor(keys).numpy(), dtype=np.uint32), pos, has_gauss, cached))
     random.setstate(state["python"])
     gen.set_state(_cpu_bytes(state["batch_order"]))
     if device.type == "cuda" and "cuda" in state:
@@ -634,7 +650,7 @@ def _train_unit(ctx: _Context, unit: _Unit, config: dict[str, Any]) -> dict[str,
     if last_path.is_file():
         # loaded on the CPU: load_state_dict copies model / optimiser tensors to the device, and the RNG
         # states must stay CPU ByteTensors (torch.set_rng_state & co. reject CUDA tensors)
-        ck = torch.load(last_path, map_location="cpu", weights_only=False)
+        ck = load_checkpoint(last_path)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         sched.load_state_dict(ck["scheduler"])
@@ -644,7 +660,7 @@ def _train_unit(ctx: _Context, unit: _Unit, config: dict[str, Any]) -> dict[str,
         start_epoch, elapsed0 = ck["epoch"] + 1, ck["elapsed"]
         # last.pt is written before best.pt and metrics.jsonl: repair whichever a kill left behind
         if best["epoch"] == ck["epoch"]:
-            on_disk = torch.load(best_path, map_location="cpu", weights_only=False) if best_path.is_file() else None
+            on_disk = load_checkpoint(best_path) if best_path.is_file() else None
             if on_disk is None or on_disk["epoch"] != best["epoch"]:
                 atomic_save(_best_payload(cfg, kwargs, unit, ck["model"], best), best_path)
         atomic_write_text(udir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in records))
@@ -792,7 +808,7 @@ def _summarise(ctx: _Context, unit: _Unit, model: nn.Module, records: list[dict[
     cfg = ctx.cfg
     best_path = ctx.run_dir / unit.name / "best.pt"
     if best_path.is_file():
-        ck = torch.load(best_path, map_location=ctx.device, weights_only=False)
+        ck = load_checkpoint(best_path, map_location=ctx.device)
         model.load_state_dict(ck["state_dict"])
     heads: dict[str, Any] = {}
     probs = {s: torch.sigmoid(predict_logits(model, ctx.x, unit.loss_rows[s], cfg.eval_batch_size, ctx.amp)).numpy()
@@ -863,7 +879,7 @@ class Predictor:
             ck_path = self.run_dir / unit / "best.pt"
             if not ck_path.is_file():
                 continue
-            ck = torch.load(ck_path, map_location="cpu", weights_only=False)
+            ck = load_checkpoint(ck_path)
             model = create_model(ck["model_name"], **ck["model_kwargs"])
             model.load_state_dict(ck["state_dict"])
             self._models[unit] = model.to(self.device).eval()
