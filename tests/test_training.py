@@ -528,3 +528,18 @@ def test_a_crafted_checkpoint_is_refused_and_runs_nothing(fake_prepared, tmp_pat
     with pytest.raises(DataError, match="best.pt"):
         load_run(run).model("MI")
     assert not marker.exists()
+
+
+def test_a_checkpoint_of_the_earlier_format_still_loads(tmp_path):
+    """last.pt of earlier versions held numpy's RNG state as an array: still loadable, and restorable."""
+    from xand.training.trainer import _set_rng_state, load_checkpoint
+
+    np.random.seed(7)
+    old = {"rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": __import__("random").getstate(),
+                   "batch_order": torch.Generator().get_state()}}
+    torch.save(old, tmp_path / "last.pt")
+    ck = load_checkpoint(tmp_path / "last.pt")
+    want = np.random.rand()
+    np.random.seed(0)
+    _set_rng_state(ck["rng"], torch.Generator(), torch.device("cpu"))
+    assert np.random.rand() == want

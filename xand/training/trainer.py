@@ -449,8 +449,11 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
     ``best.pt``) is refused with a ``DataError`` naming it; nothing in it is executed."""
     import pickle
 
+    # plain numpy arrays too (the RNG state in a last.pt of an earlier version): rebuilding an array runs no code
+    numpy_arrays = [np._core.multiarray._reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        with torch.serialization.safe_globals(numpy_arrays):
+            return torch.load(path, map_location=map_location, weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, AttributeError) as exc:
         raise DataError(Path(path), f"not a plain checkpoint ({str(exc).splitlines()[0][:200]})",
                         "a file written by python -m train (tensors and plain values only)") from None
@@ -476,7 +479,8 @@ def _set_rng_state(state: dict[str, Any], gen: torch.Generator, device: torch.de
     # checkpoint loaded with map_location="cuda" would put them on the GPU): always move them back
     torch.set_rng_state(_cpu_bytes(state["torch"]))
     kind, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((kind, np.asarray(torch.as_tensor(keys).numpy(), dtype=np.uint32), pos, has_gauss, cached))
+    keys = keys.numpy() if isinstance(keys, Tensor) else keys  # an ndarray in checkpoints of earlier versions
+    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
     random.setstate(state["python"])
     gen.set_state(_cpu_bytes(state["batch_order"]))
     if device.type == "cuda" and "cuda" in state:
