@@ -535,7 +535,9 @@ def test_a_checkpoint_of_the_earlier_format_still_loads(tmp_path):
     from xand.training.trainer import _set_rng_state, load_checkpoint
 
     np.random.seed(7)
-    old = {"rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": __import__("random").getstate(),
+    import random
+
+    old = {"rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
                    "batch_order": torch.Generator().get_state()}}
     torch.save(old, tmp_path / "last.pt")
     ck = load_checkpoint(tmp_path / "last.pt")
