@@ -58,7 +58,6 @@ ACTIVE = ("starting", "running")
 PROJECT = Path(__file__).resolve().parents[1]  # where ``python -m train`` is importable from
 START_GRACE_S = 60.0  # a job without started.json older than this is dead (its start() was interrupted)
 LOCK_BUSY = "another training job holds the lock"
-_RUN_NAME = r"\d{{8}}-\d{{6}}-{model}-[0-9a-f]{{8}}"  # xand.training.trainer._run_id
 
 
 # ---------------------------------------------------------------------------------------------- spec
@@ -610,7 +609,9 @@ def supervise(job_dir: str | Path) -> int:
 
 def _find_run(out_dir: Path, before: set[str], spec: TrainJobSpec) -> Path | None:
     """The run folder this job's ``python -m train`` created in ``out_dir`` (None while unknown)."""
-    pat = re.compile(_RUN_NAME.format(model=re.escape(spec.model)) + r"$")
+    from xand.training.trainer import RUN_NAME_PATTERN
+
+    pat = re.compile(RUN_NAME_PATTERN.format(model=re.escape(spec.model)) + r"$")
     try:
         new = [p for p in out_dir.iterdir() if p.name not in before and p.is_dir() and pat.match(p.name)]
     except OSError:

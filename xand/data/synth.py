@@ -90,17 +90,6 @@ TERRITORY = {
     "inferolateral": _unit([0.7, 0.75, 0.1]),
 }
 
-#: leads (names) where each territory's injury current shows ST elevation, for tests and docs
-TERRITORY_LEADS = {
-    "inferior": ("II", "III", "aVF"),
-    "anterior": ("V2", "V3", "V4"),
-    "anteroseptal": ("V1", "V2", "V3"),
-    "lateral": ("I", "aVL", "V5", "V6"),
-    "anterolateral": ("I", "aVL", "V4", "V5"),
-    "inferolateral": ("II", "aVF", "V5", "V6"),
-}
-
-
 # ----------------------------------------------------------------------------------------------
 # statements (hand-written subset of the SCP-ECG statements PTB-XL uses)
 

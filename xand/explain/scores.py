@@ -47,9 +47,6 @@ class Score:
         return asdict(self)
 
 
-#: name used in the shared contract
-ScoreResult = Score
-
 
 @dataclass
 class PerturbationScore(Score):
