@@ -39,3 +39,7 @@ def lead_index(name: str) -> int:
         if lead.lower() == name.lower():
             return i
     raise ValueError(f"unknown lead {name!r}; expected one of {', '.join(LEADS)}")
+
+#: A run folder's name (``xand.training.trainer._run_id``): creation time (UTC), model, hash of options and
+#: data; ``xand.jobs`` finds a job's run by it (here, so that the light job supervisor needs no torch).
+RUN_NAME_PATTERN = r"\d{{8}}-\d{{6}}-{model}-[0-9a-f]{{8}}"

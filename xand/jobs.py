@@ -609,7 +609,7 @@ def supervise(job_dir: str | Path) -> int:
 
 def _find_run(out_dir: Path, before: set[str], spec: TrainJobSpec) -> Path | None:
     """The run folder this job's ``python -m train`` created in ``out_dir`` (None while unknown)."""
-    from xand.training.trainer import RUN_NAME_PATTERN
+    from xand.constants import RUN_NAME_PATTERN
 
     pat = re.compile(RUN_NAME_PATTERN.format(model=re.escape(spec.model)) + r"$")
     try:

@@ -437,15 +437,10 @@ def _aux_targets(prepared) -> tuple[np.ndarray, np.ndarray, list[str]]:
 
 # ------------------------------------------------------------------------------------------- train
 
-#: A run folder's name: creation time (UTC), model, hash of options and data (``_run_id``); ``xand.jobs``
-#: finds a job's run by it.
-RUN_NAME_PATTERN = r"\d{{8}}-\d{{6}}-{model}-[0-9a-f]{{8}}"
-
-
 def _run_id(cfg: TrainConfig, fingerprint: str) -> str:
     h = hashlib.sha1(json.dumps({"cfg": asdict(cfg), "data": fingerprint}, sort_keys=True,
                                 default=str).encode()).hexdigest()[:8]
-    return f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{cfg.model}-{h}"
+    return f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{cfg.model}-{h}"  # RUN_NAME_PATTERN
 
 
 def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
