@@ -272,7 +272,24 @@ def test_deep_link_to_a_missing_dataset_warns(env, tmp_path):
     not_ptbxl.mkdir()
     at = run_app({"data": str(not_ptbxl)}, page="pages/review.py")
     warns = [w.value for w in at.warning if "This link was made on" in w.value]
-    assert len(warns) == 1 and "ptbxl_database.csv" in warns[0]
+    assert len(warns) == 1 and "not a readable PTB-XL folder" in warns[0]
+
+
+def test_a_links_dataset_is_shown_as_text_and_says_nothing_about_the_servers_folders(env, tmp_path):
+    """The hardening issue's probes: markdown in ``data=`` rendered live (a fake "sign in" link), and a
+    missing folder answered differently from an existing one."""
+    evil = "x` [Sign in again](http://evil.example) `y\n# big"
+    at = run_app({"data": evil, "record": 3}, page="pages/review.py")
+    warn = next(w.value for w in at.warning if "This link was made on" in w.value)
+    code = warn.split("dataset ", 1)[1].split(", which", 1)[0]
+    assert code.startswith("`") and code.endswith("`") and code.count("`") == 2  # one code span, nothing escapes
+    assert "\n" not in code
+    answers = set()
+    for folder in (tmp_path / "does_not_exist", Path("/root"), tmp_path):
+        at = run_app({"data": str(folder)}, page="pages/review.py")
+        w = next(w.value for w in at.warning if "This link was made on" in w.value)
+        answers.add(w.split(": ", 1)[1].split(". Showing", 1)[0])
+    assert len(answers) == 1
 
 
 def test_switch_head_recomputes_in_place(env):

@@ -290,3 +290,17 @@ def test_concurrent_writers_lose_nothing(tmp_path):
             assert sorted(g["revision"]) == list(range(1, len(g) + 1))
         assert len(store.current_verdicts(reviewer="Shared")) == 5
         assert len(store.current_verdicts(head="CD")) == N_PROCS * N_SAVES // 2
+
+
+def test_csv_export_never_hands_a_spreadsheet_a_formula(store):
+    """The hardening issue's probe: a note starting with ``=HYPERLINK(`` was exported verbatim."""
+    store.save_verdict(v(1, note='=HYPERLINK("http://x.example","sign in")'))
+    store.save_verdict(v(2, note="+1 looks fine", reviewer="@admin"))
+    store.save_verdict(v(3, note="ST elevation in V2-V4 - 2 mm"))
+    text = reviews.to_csv(store.current_verdicts())
+    back = pd.read_csv(io.StringIO(text))
+    notes = dict(zip(back["ecg_id"], back["note"]))
+    assert notes[1].startswith("'=HYPERLINK(") and notes[2] == "'+1 looks fine"
+    assert notes[3] == "ST elevation in V2-V4 - 2 mm"  # text inside a cell is untouched
+    assert "'@admin" in set(back["reviewer"])
+    assert not any(str(c).startswith(reviews.FORMULA_PREFIXES) for c in back.select_dtypes(object).to_numpy().ravel())

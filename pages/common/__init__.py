@@ -654,12 +654,21 @@ def dataset_from_token(token: str) -> tuple[Path | None, str | None]:
         return None, None
     p = Path(token).expanduser()
     p = absolute_path(p if p.is_absolute() else PROJECT / p)
-    if not p.is_dir():
-        return p, "it is not a folder on this server"
     db = p / "ptbxl_database.csv"
-    if not (os.access(p, os.R_OK | os.X_OK) and db.is_file() and os.access(db, os.R_OK)):
-        return p, "it is not a readable PTB-XL folder (no readable ptbxl_database.csv)"
+    if not (p.is_dir() and os.access(p, os.R_OK | os.X_OK) and db.is_file() and os.access(db, os.R_OK)):
+        # one answer for a missing folder, an unreadable one and a folder that is not PTB-XL: a link must
+        # not tell its reader which folders exist on the server
+        return p, "it is not a readable PTB-XL folder on this server"
     return p, None
+
+
+def inline_code(text: str, limit: int = 160) -> str:
+    """``text`` (from a URL or a user) as a Markdown code span that cannot break out of itself: no
+    backticks, no line breaks or other control characters, at most ``limit`` characters."""
+    clean = "".join(ch for ch in str(text) if ch.isprintable() and ch != "`")
+    if len(clean) > limit:
+        clean = clean[:limit] + "…"
+    return f"`{clean or ' '}`"
 
 
 # The sidebar's widgets. Streamlit drops a widget's value from the session when a page switch
@@ -746,10 +755,10 @@ def _link_data_warning(data_dir: Path | None, is_demo: bool) -> None:
     if prob["shown"] != shown or (prob["record"] is not None and ss.get("record") != prob["record"]):
         del ss["_link_data_problem"]  # the reviewer has moved on
         return
-    what = "the synthetic demo set" if is_demo else f"`{data_dir}`" if data_dir else "no dataset"
+    what = "the synthetic demo set" if is_demo else inline_code(data_dir) if data_dir else "no dataset"
     rec = (f" Record {prob['record']} here is probably not the ECG the link was made on."
            if prob["record"] is not None else "")
-    st.warning(f"This link was made on the dataset `{prob['data']}`, which cannot be opened here: "
+    st.warning(f"This link was made on the dataset {inline_code(prob['data'])}, which cannot be opened here: "
                f"{prob['why']}. Showing {what} instead.{rec}")
 
 
