@@ -353,3 +353,28 @@ def test_save_upload_keeps_files_and_what_was_parsed(ecg, tmp_path):
     assert meta["fs"] == FS and meta["format"] == "wfdb" and meta["digest"] == rec.digest
     again = save_upload(files, tmp_path / "uploads", rec)  # a second save never overwrites the first
     assert again != dest and again.is_dir()
+
+
+@pytest.mark.parametrize("rate", ["-500", "-1", "0", "abc"])
+def test_a_rate_that_is_not_a_positive_number_is_refused(ecg, tmp_path, rate):
+    """The hardening issue's probe: ``rec 12 -500 5000`` was read as 250 Hz (the heart rate halved)."""
+    from xand.data.cinc import read_cinc_header
+
+    files = wfdb_files(tmp_path / "w", ecg)
+    hea = files["rec.hea"].decode().splitlines()
+    name, n, _fs, *rest = hea[0].split()
+    files["rec.hea"] = "\n".join([" ".join([name, n, rate, *rest]), *hea[1:]]).encode()
+    with pytest.raises(DataError, match="sampling rate"):
+        parse_upload(files)
+    cinc = cinc_files(tmp_path / "c", ecg)
+    folder = tmp_path / "c2"
+    folder.mkdir()
+    for fname, data in cinc.items():
+        if fname.endswith(".hea"):
+            lines = data.decode().splitlines()
+            first = lines[0].split()
+            first[2] = rate
+            data = "\n".join([" ".join(first), *lines[1:]]).encode()
+        (folder / fname).write_bytes(data)
+    with pytest.raises(DataError, match="sampling rate"):
+        read_cinc_header(folder / "E00001.hea")

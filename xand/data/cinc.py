@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from xand.constants import EXCLUDED, HEADS, LEADS, NEGATIVE, N_LEADS, POSITIVE
+from xand.data.header import declared_rate
 from xand.errors import DataError
 
 #: Sampling rates (Hz) that occur in the Challenge sources: 500 (CPSC, Georgia, Chapman-Shaoxing,
@@ -343,9 +344,7 @@ def read_cinc_header(path: str | Path) -> CincHeader:
     except Exception as exc:  # wfdb raises bare ValueError/IndexError on malformed lines
         raise DataError(hea, f"unreadable WFDB header ({type(exc).__name__}: {exc})") from exc
 
-    # wfdb silently falls back to 250 Hz when the record line has no rate: check the line itself.
-    if len(record_line) < 3:
-        raise DataError(hea, "record line gives no sampling rate", f"one of {CINC_RATES} Hz")
+    declared_rate(hea, record_line)  # wfdb reads a missing or negative rate as 250 Hz
     fs = float(header.fs)
     if int(round(fs)) not in CINC_RATES or abs(fs - round(fs)) > 1e-6:
         raise DataError(hea, f"unknown sampling rate {fs:g} Hz", f"one of {CINC_RATES} Hz")

@@ -44,6 +44,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from xand.constants import LEADS, N_LEADS
+from xand.data.header import declared_rate
 from xand.errors import DataError, UnknownNameError
 
 #: What the reviewer may upload, for messages.
@@ -383,9 +384,7 @@ def _read_header(hea_name: str, data: bytes, tmp: Path, cfg: UploadConfig) -> _H
     if len(record_line) < 2 or not record_line[1].isdigit():
         raise DataError(hea_name, "is not a WFDB header (no '<record> <n_signals> <fs> <n_samples>' line)",
                         ACCEPTED)
-    # wfdb silently assumes 250 Hz when the record line gives no rate: check the line itself
-    if len(record_line) < 3:
-        raise DataError(hea_name, "record line gives no sampling rate", "'<record> <n_signals> <fs> <n_samples>'")
+    declared_rate(hea_name, record_line)  # wfdb reads a missing or negative rate as 250 Hz
     n_sig = int(record_line[1])
     if n_sig != N_LEADS:
         raise DataError(hea_name, f"has {n_sig} leads", f"{N_LEADS} leads ({', '.join(LEADS)})")
