@@ -230,3 +230,14 @@ def test_cache_inside_source_is_refused(small):
     with pytest.raises(DataError, match="inside the source dataset"):
         prepare(small, small / "cache", workers=1, progress=False)
     assert tree_hash(small) == before and not (small / "cache").exists()
+
+
+def test_prepare_cli_names_a_skipped_record(small, tmp_path, capsys):
+    """The hardening issue's probe: one garbage header was reported as a bare count."""
+    from xand.cli import main
+
+    hea = next((small / "records100").rglob("00003_lr.hea"))
+    hea.write_text("garbage\n")
+    assert main(["prepare", str(small), "--cache-dir", str(tmp_path / "c"), "--workers", "1", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "skipped: 1 bad record(s)" in out and "ecg_id 3:" in out and "meta.json" in out

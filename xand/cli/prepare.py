@@ -7,6 +7,7 @@ import json
 import sys
 
 NAME = "prepare"
+MAX_LISTED = 20  # bad records named on the console (all of them are in meta.json)
 HELP = "read every record once into one memory-mapped float32 array (cached by fingerprint)"
 
 
@@ -41,5 +42,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"signals: {res['signals']}  shape {tuple(res['shape'])} float32 mV at {out.fs} Hz")
         print(f"index:   {res['index']}")
-        print(f"skipped: {res['skipped']} bad record(s)" + (" (reasons in meta.json)" if res["skipped"] else ""))
+        print(f"skipped: {res['skipped']} bad record(s)" + (f" (all listed in {out.root / 'meta.json'})"
+                                                             if res["skipped"] else ""))
+        for s in out.skipped[:MAX_LISTED]:  # the records by name: a count alone sends the user searching
+            print(f"  ecg_id {s['ecg_id']}: {s['reason']}")
+        if len(out.skipped) > MAX_LISTED:
+            print(f"  ... and {len(out.skipped) - MAX_LISTED} more")
     return 0
