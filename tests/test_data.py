@@ -409,3 +409,19 @@ def test_info_cli_reports_bad_folder(tmp_path, capsys):
 
     assert main(["info", str(tmp_path / "missing")]) == 2
     assert str(tmp_path / "missing") in capsys.readouterr().err
+
+
+def test_info_cli_fails_on_records_without_files(small, capsys):
+    """The hardening issue's probe: ``info`` did not check that the listed records have files (rc 0)."""
+    from xand.cli import main
+
+    assert main(["info", str(small)]) == 0
+    for f in (small / "records100").rglob("00002_lr.*"):
+        f.unlink()
+    for f in (small / "records500").rglob("00002_hr.*") if (small / "records500").is_dir() else ():
+        f.unlink()
+    assert main(["info", str(small)]) == 2
+    out = capsys.readouterr().out
+    assert "record files: FAILED: 1 record(s)" in out and "ecg_id 2" in out
+    assert main(["info", str(small), "--json"]) == 2
+    assert json.loads(capsys.readouterr().out)["missing_records"] == [2]

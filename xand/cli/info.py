@@ -20,6 +20,9 @@ def run(args: argparse.Namespace) -> int:
     info = summarize(args.dataset)
     # a patient in two splits invalidates every figure computed on the splits: fail loudly (exit 2)
     status = 0 if info["patient_leak_check"]["ok"] else 2
+    missing = info["missing_records"]
+    if missing:  # a listed record without files would be skipped by every later step: say so now
+        status = 2
     if args.json:
         print(json.dumps(info, indent=2))
         return status
@@ -28,6 +31,10 @@ def run(args: argparse.Namespace) -> int:
     print("splits: " + ", ".join(f"{s} {v['records']} rec / {v['patients']} pat" for s, v in info["splits"].items()))
     leak = info["patient_leak_check"]
     print("patient leak check: " + ("ok" if leak["ok"] else f"FAILED: {leak['error']}"))
+    if missing:
+        shown = ", ".join(map(str, missing[:20])) + (f" and {len(missing) - 20} more" if len(missing) > 20 else "")
+        print(f"record files: FAILED: {len(missing)} record(s) listed in ptbxl_database.csv have no header and "
+              f"signal file at any rate: ecg_id {shown}")
     print(f"\n{'head':<6}{'split':<7}{'pos':>7}{'neg':>7}{'excluded':>10}")
     for head, per in info["label_counts"].items():
         for split, c in per.items():

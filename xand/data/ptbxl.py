@@ -495,7 +495,8 @@ class PTBXL:
 def summarize(data_dir: str | Path) -> dict:
     """JSON-ready summary of a PTB-XL folder (what ``python -m xand info`` prints).
 
-    Keys: ``data_dir, records, patients, rates, record_files`` (records with a file per rate), ``splits``
+    Keys: ``data_dir, records, patients, rates, record_files`` (records with a file per rate),
+    ``missing_records`` (ecg_ids with no header + signal pair at any rate), ``splits``
     (records/patients per split), ``label_counts`` (head -> split -> pos/neg/excluded), ``devices``,
     ``sex``, ``age`` (years, PTB-XL's 300 = over 89 left out of the statistics) and
     ``patient_leak_check`` (``ok`` or the error).
@@ -506,8 +507,12 @@ def summarize(data_dir: str | Path) -> dict:
         leak = {"ok": True, **check_patient_splits(lab)}
     except SplitLeakError as exc:
         leak = {"ok": False, "error": str(exc)}
-    files = {str(fs): int(sum(p[fs].with_suffix(".hea").is_file() for p in map(ptb.paths, lab.index) if fs in p))
+    paths = {int(e): ptb.paths(e) for e in lab.index}
+    files = {str(fs): int(sum(p[fs].with_suffix(".hea").is_file() for p in paths.values() if fs in p))
              for fs in RATE_COLUMNS}
+    # a record counts as present when one of its rates has both files (header and signal)
+    missing = sorted(e for e, p in paths.items()
+                     if not any(q.with_suffix(".hea").is_file() and q.with_suffix(".dat").is_file() for q in p.values()))
     counts: dict = {}
     for (head, split), row in ptb.label_counts(lab).iterrows():
         counts.setdefault(head, {})[split] = {k: int(v) for k, v in row.items()}
@@ -519,6 +524,7 @@ def summarize(data_dir: str | Path) -> dict:
         "patients": int(lab["patient_id"].nunique()),
         "rates": list(ptb.rates),
         "record_files": files,
+        "missing_records": missing,
         "splits": {s: {"records": int((lab["split"] == s).sum()),
                        "patients": int(lab.loc[lab["split"] == s, "patient_id"].nunique())} for s in SPLITS},
         "label_counts": counts,
