@@ -378,3 +378,16 @@ def test_a_rate_that_is_not_a_positive_number_is_refused(ecg, tmp_path, rate):
         (folder / fname).write_bytes(data)
     with pytest.raises(DataError, match="sampling rate"):
         read_cinc_header(folder / "E00001.hea")
+
+
+@pytest.mark.parametrize("gain", ["-1000", "nan"])
+def test_a_negative_or_nan_gain_is_refused_naming_the_lead(ecg, tmp_path, gain):
+    """The hardening issue's probe: a negative gain silently inverted the lead, ``nan`` gave a garbled message."""
+    files = wfdb_files(tmp_path / "w", ecg)
+    lines = files["rec.hea"].decode().splitlines()
+    tok = lines[3].split()  # the third signal line: lead III
+    tok[2] = tok[2].replace("1000", gain, 1)
+    lines[3] = " ".join(tok)
+    files["rec.hea"] = "\n".join(lines).encode()
+    with pytest.raises(DataError, match=r"ADC gain .* for lead III"):
+        parse_upload(files)

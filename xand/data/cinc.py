@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from xand.constants import EXCLUDED, HEADS, LEADS, NEGATIVE, N_LEADS, POSITIVE
-from xand.data.header import declared_rate
+from xand.data.header import check_signal_gains, checked_gains, declared_rate
 from xand.errors import DataError
 
 #: Sampling rates (Hz) that occur in the Challenge sources: 500 (CPSC, Georgia, Chapman-Shaoxing,
@@ -345,6 +345,7 @@ def read_cinc_header(path: str | Path) -> CincHeader:
         raise DataError(hea, f"unreadable WFDB header ({type(exc).__name__}: {exc})") from exc
 
     declared_rate(hea, record_line)  # wfdb reads a missing or negative rate as 250 Hz
+    check_signal_gains(hea, hea.read_text(errors="replace"))
     fs = float(header.fs)
     if int(round(fs)) not in CINC_RATES or abs(fs - round(fs)) > 1e-6:
         raise DataError(hea, f"unknown sampling rate {fs:g} Hz", f"one of {CINC_RATES} Hz")
@@ -364,9 +365,7 @@ def read_cinc_header(path: str | Path) -> CincHeader:
     if not mat.is_file():
         raise DataError(mat, "signal file not found", f"the .mat named in {hea.name}")
 
-    gain = np.asarray(header.adc_gain, dtype=np.float64)
-    if not np.all(np.isfinite(gain)) or np.any(gain == 0):
-        raise DataError(hea, f"ADC gains {gain.tolist()}", "finite non-zero gains")
+    gain = checked_gains(hea, header.adc_gain, header.sig_name)
     units = [(u or "mV").strip().lower() for u in (header.units or ["mV"] * N_LEADS)]
     bad_units = sorted({u for u in units if u not in _UNIT_TO_MV})
     if bad_units:

@@ -44,7 +44,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from xand.constants import LEADS, N_LEADS
-from xand.data.header import declared_rate
+from xand.data.header import check_signal_gains, checked_gains, declared_rate
 from xand.errors import DataError, UnknownNameError
 
 #: What the reviewer may upload, for messages.
@@ -385,6 +385,7 @@ def _read_header(hea_name: str, data: bytes, tmp: Path, cfg: UploadConfig) -> _H
         raise DataError(hea_name, "is not a WFDB header (no '<record> <n_signals> <fs> <n_samples>' line)",
                         ACCEPTED)
     declared_rate(hea_name, record_line)  # wfdb reads a missing or negative rate as 250 Hz
+    check_signal_gains(hea_name, text)
     n_sig = int(record_line[1])
     if n_sig != N_LEADS:
         raise DataError(hea_name, f"has {n_sig} leads", f"{N_LEADS} leads ({', '.join(LEADS)})")
@@ -399,9 +400,7 @@ def _read_header(hea_name: str, data: bytes, tmp: Path, cfg: UploadConfig) -> _H
         raise DataError(hea_name, f"signal length {h.sig_len}", "a positive number of samples per lead")
     leads = list(h.sig_name or [])
     _lead_order(hea_name, leads)
-    gain = np.array([g if g else 200.0 for g in h.adc_gain], dtype=np.float64)  # WFDB: 0 means 200
-    if not np.all(np.isfinite(gain)):
-        raise DataError(hea_name, f"ADC gains {gain.tolist()}", "finite gains")
+    gain = checked_gains(hea_name, [200.0 if g == 0 else g for g in h.adc_gain], h.sig_name)  # WFDB: 0 means 200
     units = [(u or "mV").strip().lower() for u in (h.units or ["mV"] * N_LEADS)]
     unknown = sorted({u for u in units if u not in _HEADER_UNITS})
     if unknown:
