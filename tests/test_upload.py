@@ -391,3 +391,12 @@ def test_a_negative_or_nan_gain_is_refused_naming_the_lead(ecg, tmp_path, gain):
     files["rec.hea"] = "\n".join(lines).encode()
     with pytest.raises(DataError, match=r"ADC gain .* for lead III"):
         parse_upload(files)
+
+
+@pytest.mark.parametrize("name", ["rec\x00.hea", "a" * 300 + ".hea", "x\n.hea", ""])
+def test_a_file_name_with_control_characters_or_too_long_is_refused(ecg, tmp_path, name):
+    """The hardening issue's probe: a NUL or 300 characters in a name escaped as ValueError / OSError."""
+    files = wfdb_files(tmp_path / "w", ecg)
+    with pytest.raises(DataError) as exc:
+        parse_upload({name: files["rec.hea"], "rec.dat": files["rec.dat"]})
+    assert "\x00" not in str(exc.value) and len(str(exc.value)) < 400

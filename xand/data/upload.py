@@ -157,9 +157,21 @@ def _suffix(name: str) -> str:
     return Path(name).suffix.lower().lstrip(".")
 
 
+MAX_NAME_BYTES = 200  # well under the 255-byte limit of a file name on every common file system
+
+
 def _basename(name: str) -> str:
-    """The file name alone: a browser sends a name, but never trust it to be free of folders."""
-    return Path(str(name).replace("\\", "/")).name
+    """The file name alone: a browser sends a name, but never trust it to be free of folders, control
+    characters (a NUL makes every file call fail) or a length the file system refuses."""
+    base = Path(str(name).replace("\\", "/")).name
+    shown = "".join(ch if ch.isprintable() else "?" for ch in base)[:80]
+    if not base or any(not ch.isprintable() for ch in base):
+        raise DataError(shown or "(no name)", "file name is empty or holds control characters",
+                        "a plain file name such as 00001_hr.hea")
+    if len(base.encode("utf-8")) > MAX_NAME_BYTES:
+        raise DataError(shown + "…", f"file name of {len(base.encode('utf-8'))} bytes",
+                        f"at most {MAX_NAME_BYTES} bytes")
+    return base
 
 
 def _sniff(name: str, data: bytes) -> None:
