@@ -4,6 +4,7 @@ hand-computed examples, and several processes writing to one SQLite file at once
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 import multiprocessing as mp
 import sqlite3
 from datetime import datetime, timedelta, timezone
@@ -57,13 +58,32 @@ def test_round_trip(store):
     assert store.current("demo", 12, "MI", "Dr Ann") is None  # another head: not judged yet
 
 
-def test_saved_at_is_utc(store):
-    plus2 = timezone(timedelta(hours=2))
-    saved = store.save_verdict(v(), saved_at=datetime(2024, 5, 1, 14, 0, tzinfo=plus2))
-    assert store.current_verdicts().iloc[0]["saved_at"] == pd.Timestamp("2024-05-01 12:00", tz="UTC")
-    assert saved.saved_at == datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
-    with pytest.raises(ReviewError, match="time zone"):
-        store.save_verdict(v(), saved_at=datetime(2024, 5, 1, 14, 0))
+def test_saved_at_is_the_servers_utc_time_never_the_callers(store):
+    """The hardening issue's probe: ``save_verdict(saved_at=2001-01-01)`` stored revision 2 as older than 1."""
+    before = datetime.now(timezone.utc)
+    saved = store.save_verdict(v())
+    after = datetime.now(timezone.utc)
+    assert before <= saved.saved_at <= after and saved.saved_at.tzinfo == timezone.utc
+    assert store.current_verdicts().iloc[0]["saved_at"] == pd.Timestamp(saved.saved_at)
+    with pytest.raises(TypeError):
+        store.save_verdict(v(), saved_at=datetime(2001, 1, 1, tzinfo=timezone.utc))
+    forged = store.save_verdict(replace(v(note="again"), saved_at=datetime(2001, 1, 1, tzinfo=timezone.utc)))
+    assert forged.saved_at >= saved.saved_at and forged.revision == 2  # the verdict's own time is ignored
+    hist = store.history("demo", 1, "MI", "Ann")
+    assert list(hist["revision"]) == [1, 2] and hist["saved_at"].is_monotonic_increasing
+
+
+def test_a_clock_stepped_back_never_dates_a_revision_before_the_last(store, monkeypatch):
+    first = store.save_verdict(v())
+
+    class Past(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime(2001, 1, 1, tzinfo=tz)
+
+    monkeypatch.setattr(reviews, "datetime", Past)
+    second = store.save_verdict(v(note="later"))
+    assert second.revision == 2 and second.saved_at >= first.saved_at
 
 
 def test_edit_keeps_history(store):

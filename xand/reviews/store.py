@@ -397,34 +397,43 @@ class ReviewStore:
 
     # -- writing
 
-    def save_verdict(self, verdict: Verdict, *, saved_at: datetime | None = None) -> Verdict:
+    def save_verdict(self, verdict: Verdict) -> Verdict:
         """Store ``verdict`` as a new revision of its key (never overwrites); returns it as stored.
+
+        The save time is the server's clock (UTC), never the caller's: a verdict is a record, and its
+        order must not be set by a client. A revision is never dated before the one it follows (a clock
+        stepped back gives it the previous revision's time).
 
         Parameters
         ----------
-        verdict : the verdict (validated here: see :meth:`Verdict.validated`)
-        saved_at : the save time (timezone-aware); default now, UTC
+        verdict : the verdict (validated here: see :meth:`Verdict.validated`); its own ``saved_at`` and
+            ``revision`` are ignored
 
         Returns
         -------
         The validated verdict with ``revision`` (1 for the first save of the key) and ``saved_at`` (UTC).
         """
         v = verdict.validated()
-        when = _to_utc(saved_at) if saved_at is not None else datetime.now(timezone.utc)
         key = (VERDICTS.c.dataset == v.dataset, VERDICTS.c.ecg_id == v.ecg_id, VERDICTS.c.head == v.head,
                VERDICTS.c.reviewer == v.reviewer)
         row = {
             "dataset": v.dataset, "ecg_id": v.ecg_id, "head": v.head, "reviewer": v.reviewer,
             "prediction": v.prediction, "plausible": v.plausible, "leads": ",".join(v.leads),
             "start_s": v.start_s, "end_s": v.end_s, "note": v.note, "run_id": v.run_id, "method": v.method,
-            "probability": v.probability, "saved_at": when.replace(tzinfo=None),
+            "probability": v.probability,
         }
         for attempt in range(self.cfg.retries):
             try:
                 with self._write() as conn:
-                    last = conn.execute(sa.select(sa.func.max(VERDICTS.c.revision)).where(*key)).scalar() or 0
-                    conn.execute(VERDICTS.insert().values(**row, revision=last + 1))
-                return replace(v, revision=last + 1, saved_at=when)
+                    last, last_at = conn.execute(
+                        sa.select(sa.func.max(VERDICTS.c.revision), sa.func.max(VERDICTS.c.saved_at)).where(*key)
+                    ).one()
+                    when = datetime.now(timezone.utc).replace(tzinfo=None)
+                    if last_at is not None and pd.Timestamp(last_at).to_pydatetime() > when:
+                        when = pd.Timestamp(last_at).to_pydatetime()
+                    last = last or 0
+                    conn.execute(VERDICTS.insert().values(**row, saved_at=when, revision=last + 1))
+                return replace(v, revision=last + 1, saved_at=when.replace(tzinfo=timezone.utc))
             except IntegrityError:
                 # a concurrent save of the same key took this revision (backends without a write lock)
                 if attempt == self.cfg.retries - 1:
