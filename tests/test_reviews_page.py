@@ -163,3 +163,17 @@ def test_reviews_page_with_verdicts(reviews_env):
     assert not at.exception
     v = at.dataframe(key="rv_verdicts").value
     assert list(v["reviewer"]) == ["Cid"] and v["open"].isna().all()  # not the sidebar's dataset: no link
+
+
+def test_a_folder_named_demo_is_not_filed_under_the_synthetic_sets_key(tmp_path):
+    """The hardening issue's probe: a second dataset folder also named ``demo`` shared the demo set's key."""
+    from pages.common import AppConfig, Selection
+    from pages.common.reviews_ui import dataset_name
+
+    cfg = AppConfig(home=tmp_path)
+    synthetic = Selection(cfg, cfg.demo_dir, cfg.demo_dir, True, None, "MI", "ig", True)
+    other = Selection(cfg, tmp_path / "elsewhere" / "demo", None, False, None, "MI", "ig", True)
+    ptbxl = Selection(cfg, tmp_path / "ptbxl", None, False, None, "MI", "ig", True)
+    assert dataset_name(synthetic) == "demo"
+    assert dataset_name(other) != "demo" and "demo" in dataset_name(other)
+    assert dataset_name(ptbxl) == "ptbxl"

@@ -50,7 +50,11 @@ def review_store(sel) -> ReviewStore | None:
 def dataset_name(sel) -> str:
     """The name verdicts are filed under: ``demo`` for the synthetic set, else the dataset folder's name
     (so that colleagues with the same PTB-XL download in different places share verdicts)."""
-    return "demo" if sel.is_demo else sel.data_dir.name
+    if sel.is_demo:
+        return "demo"
+    name = sel.data_dir.name
+    # "demo" is the synthetic set's key: a PTB-XL folder that happens to be called so must not share it
+    return f"folder:{name}" if name == "demo" else name
 
 
 def fmt_time(t) -> str:
