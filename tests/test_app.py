@@ -595,3 +595,12 @@ def test_review_with_wave_level_attribution_shows_the_lead_by_wave_table(env):
     got = np.array([[np.nan if v is None else v for v in row] for row in heat["z"]], dtype=float)
     np.testing.assert_allclose(got, table, rtol=1e-4, atol=1e-6)
     assert sum(n.startswith("attr:") for n in trace_names(printout_spec(at))) == 13
+
+
+def test_the_server_listens_on_localhost_only_by_default():
+    """The hardening issue's probe: the server listened on every interface without authentication."""
+    import tomllib
+
+    cfg = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert cfg["server"]["address"] in ("localhost", "127.0.0.1")
+    assert cfg["browser"]["gatherUsageStats"] is False and cfg["client"]["toolbarMode"] == "minimal"
