@@ -221,7 +221,7 @@ def _bad_cases(ecg: np.ndarray, tmp: Path) -> dict[str, tuple[dict, dict, str, s
         "text_as_npy": ({"a.npy": b"I, II, III\n1, 2, 3\n"}, {"fs": FS}, "a.npy", "not a NumPy .npy array"),
         "zip_as_npy": ({"a.npy": b"PK\x03\x04" + bytes(40)}, {"fs": FS}, "a.npy", "ZIP archive"),
         "text_as_mat": ({"E00001.hea": cinc["E00001.hea"], "E00001.mat": b"not a matlab file at all " * 10}, {},
-                        "E00001.mat", "not a readable MATLAB file"),
+                        "E00001.mat", "unreadable MATLAB file"),
         "microvolts_as_mV": ({"a.csv": csv_bytes(ecg.T * 1000)}, {"fs": FS, "units": "mV"}, "a.csv",
                              "in µV rather than mV"),
         "millivolts_as_uV": ({"a.csv": csv_bytes(ecg.T)}, {"fs": FS, "units": "µV"}, "a.csv",
@@ -400,3 +400,39 @@ def test_a_file_name_with_control_characters_or_too_long_is_refused(ecg, tmp_pat
     with pytest.raises(DataError) as exc:
         parse_upload({name: files["rec.hea"], "rec.dat": files["rec.dat"]})
     assert "\x00" not in str(exc.value) and len(str(exc.value)) < 400
+
+
+def _mat4_header_only(rows: int, cols: int, payload: int = 700_000) -> bytes:
+    """A MATLAB v4 file whose 'val' header declares an int16 rows x cols matrix, with only ``payload`` bytes."""
+    import struct
+
+    return struct.pack("<5i", 30, rows, cols, 0, 4) + b"val\x00" + bytes(payload)
+
+
+def test_a_small_mat_declaring_a_huge_matrix_is_refused_before_allocating(ecg, tmp_path):
+    """The hardening issue's probe: 0.70 MB of zeros declaring 12 x 30M int16 took +3.5 GB, then MemoryError."""
+    import tracemalloc
+
+    from xand.data.cinc import read_cinc
+
+    cinc = cinc_files(tmp_path / "c", ecg)
+    tracemalloc.start()
+    with pytest.raises(DataError, match=r"'val' has shape \(12, 30000000\)"):
+        parse_upload({"E00001.hea": cinc["E00001.hea"], "E00001.mat": _mat4_header_only(12, 30_000_000)})
+    # the same in a CinC folder
+    folder = tmp_path / "f"
+    folder.mkdir()
+    (folder / "E00001.hea").write_bytes(cinc["E00001.hea"])
+    (folder / "E00001.mat").write_bytes(_mat4_header_only(12, 30_000_000))
+    with pytest.raises(DataError, match="'val' has shape"):
+        read_cinc(folder / "E00001")
+    # a header that itself declares 30M samples is refused from the header alone
+    lines = cinc["E00001.hea"].decode().splitlines()
+    first = lines[0].split()
+    first[3] = "30000000"
+    hea = "\n".join([" ".join(first), *lines[1:]]).encode()
+    with pytest.raises(DataError, match="declares 30000000 samples"):
+        parse_upload({"E00001.hea": hea, "E00001.mat": _mat4_header_only(12, 30_000_000)})
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 64 * 2**20  # the goal: a rejected input costs at most 64 MB

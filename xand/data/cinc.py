@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from xand.constants import EXCLUDED, HEADS, LEADS, NEGATIVE, N_LEADS, POSITIVE
+from xand.data.matfile import load_val
 from xand.data.header import check_signal_gains, checked_gains, declared_rate
 from xand.errors import DataError
 
@@ -382,20 +383,6 @@ def read_cinc_header(path: str | Path) -> CincHeader:
     )
 
 
-def _load_val(mat: Path) -> np.ndarray:
-    import scipy.io
-
-    try:
-        content = scipy.io.loadmat(str(mat))
-    except Exception as exc:  # truncated/corrupt files raise a zoo of scipy/numpy errors
-        raise DataError(mat, f"unreadable MATLAB file ({type(exc).__name__}: {exc})",
-                        "a MATLAB v4 file with a 'val' matrix") from exc
-    if "val" not in content:
-        keys = sorted(k for k in content if not k.startswith("__"))
-        raise DataError(mat, f"no 'val' matrix (keys {keys})", "a 'val' matrix (leads x samples)")
-    return np.asarray(content["val"])
-
-
 def read_cinc(path: str | Path, verify_checksum: bool = True) -> CincRecord:
     """Read one Challenge record as ``(12, T)`` float32 mV in ``LEADS`` order.
 
@@ -412,7 +399,7 @@ def read_cinc(path: str | Path, verify_checksum: bool = True) -> CincRecord:
         wrong shape, non-finite samples or a checksum mismatch.
     """
     hdr = read_cinc_header(path)
-    val = _load_val(hdr.mat_path)
+    val = load_val(hdr.mat_path, hdr.mat_path, (N_LEADS, hdr.n_samples))
     expected = (N_LEADS, hdr.n_samples)
     if val.shape != expected:
         raise DataError(hdr.mat_path, f"'val' has shape {val.shape}",

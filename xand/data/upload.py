@@ -44,6 +44,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from xand.constants import LEADS, N_LEADS
+from xand.data.matfile import load_val
 from xand.data.header import check_signal_gains, checked_gains, declared_rate
 from xand.errors import DataError, UnknownNameError
 
@@ -410,6 +411,10 @@ def _read_header(hea_name: str, data: bytes, tmp: Path, cfg: UploadConfig) -> _H
     fs = _check_rate(hea_name, h.fs, cfg)
     if not h.sig_len or h.sig_len <= 0:
         raise DataError(hea_name, f"signal length {h.sig_len}", "a positive number of samples per lead")
+    seconds = h.sig_len / fs
+    if not cfg.min_seconds <= seconds <= cfg.max_seconds:  # from the header, before any signal is read
+        raise DataError(hea_name, f"declares {h.sig_len} samples per lead at {fs:g} Hz ({seconds:.1f} s)",
+                        f"{cfg.min_seconds:g} to {cfg.max_seconds:g} s")
     leads = list(h.sig_name or [])
     _lead_order(hea_name, leads)
     gain = checked_gains(hea_name, [200.0 if g == 0 else g for g in h.adc_gain], h.sig_name)  # WFDB: 0 means 200
@@ -519,26 +524,13 @@ def _read_wfdb(files: dict[str, bytes], fs: Any, units: str, cfg: UploadConfig) 
 
 
 def _read_cinc(files: dict[str, bytes], fs: Any, units: str, cfg: UploadConfig) -> UploadedECG:
-    import scipy.io
-
     hea_name, hea_data, mat_name, mat_data = _pair(files, "mat")
     with tempfile.TemporaryDirectory(prefix="xand-upload-") as tmp_s:
         hdr = _read_header(hea_name, hea_data, Path(tmp_s), cfg)
     _check_pair(hdr, hea_name, mat_name, ".mat")
-    try:
-        content = scipy.io.loadmat(io.BytesIO(mat_data))
-    except Exception as exc:  # truncated/corrupt files raise a zoo of scipy/numpy errors
-        raise DataError(mat_name, f"is not a readable MATLAB file ({type(exc).__name__}: {exc})",
-                        "a MATLAB v4/v5 file with a 'val' matrix (leads x samples)") from None
-    if "val" not in content:
-        keys = sorted(k for k in content if not k.startswith("__"))
-        raise DataError(mat_name, f"has no 'val' matrix (variables {keys})", "a 'val' matrix (leads x samples)")
-    val = np.asarray(content["val"])
+    val = load_val(mat_data, mat_name, (N_LEADS, hdr.n_samples))
     if val.dtype.kind not in "iuf":
         raise DataError(mat_name, f"'val' has dtype {val.dtype}", "numeric samples")
-    if val.shape != (N_LEADS, hdr.n_samples):
-        raise DataError(mat_name, f"'val' has shape {val.shape}",
-                        f"({N_LEADS}, {hdr.n_samples}) from {hea_name}: the files do not belong together")
     if val.dtype.kind in "iu":
         _check_checksums(hdr, val, mat_name, hea_name)
     return _finish(mat_name, hdr.name, _physical(hdr, val), hdr.fs, "cinc", (hea_name, mat_name),
