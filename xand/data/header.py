@@ -7,6 +7,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
+
 from xand.errors import DataError
 
 
@@ -25,12 +27,10 @@ def declared_rate(where: str | Path, record_line: list[str]) -> float:
     return fs
 
 
-def checked_gains(where: str | Path, gains, leads) -> "np.ndarray":
+def checked_gains(where: str | Path, gains, leads) -> np.ndarray:
     """``(n,)`` float64 ADC gains (digital units per physical unit) when every one is a positive finite
     number; else a ``DataError`` naming the first bad lead. A negative gain would silently invert a lead,
     and WFDB's own 0 = "200" is resolved by the caller before this check."""
-    import numpy as np
-
     g = np.asarray([np.nan if v is None else v for v in gains], dtype=np.float64)
     bad = np.flatnonzero(~np.isfinite(g) | (g <= 0))
     if bad.size:
