@@ -11,7 +11,7 @@ from pages.common import (
     FIDUCIAL_SOURCES, PROBABILITIES_PENDING, cohort_ids, current_record, get_prepared,
     predictor_for, prefetch, method_choice, record_header, sanity_for, set_url, status_of, table_for, view_for,
 )
-from pages.common.views import PLOT_CONFIG, lead_charts, score_column, wait_for_probabilities
+from pages.common.views import PLOT_CONFIG, provenance_note, lead_charts, score_column, wait_for_probabilities
 from xand.errors import XandError
 from xand.figures.printout import ecg_figure
 
@@ -82,6 +82,7 @@ with left:
                "(white → yellow → orange → red, positive evidence); the trace turns orange/red where it is high.")
 
 with right:
+    provenance_note(sel)
     score_column(sel.head, view, status_of(row, sel.head), sanity_for(sel, sel.head, sel.method),
                  chosen=method_choice(sel.run_dir, sel.head))
 

@@ -14,7 +14,7 @@ from pages.common import (
     _EXPLAIN_LOCK, _run_stamp, page_selection,
     View, get_predictor, label_summary, method_choice, predictor_for, sanity_for, threshold_of,
 )
-from pages.common.views import PLOT_CONFIG, lead_charts, score_column
+from pages.common.views import PLOT_CONFIG, provenance_note, lead_charts, score_column
 from xand.errors import XandError
 from xand.figures.printout import ecg_figure
 from xand.data.preprocess import resample
@@ -178,6 +178,7 @@ with left:
                f"{sel.head} head's clinical region (blue) from the app's own delineation (NeuroKit2) of this ECG. "
                "**ATTR**: attribution (white → yellow → orange → red, positive evidence).")
 with right:
+    provenance_note(sel, real=True)  # an uploaded ECG is a real one
     score_column(sel.head, view, sanity=sanity_for(sel, sel.head, sel.method),
                  chosen=method_choice(sel.run_dir, sel.head))
 

@@ -604,3 +604,24 @@ def test_the_server_listens_on_localhost_only_by_default():
     cfg = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     assert cfg["server"]["address"] in ("localhost", "127.0.0.1")
     assert cfg["browser"]["gatherUsageStats"] is False and cfg["client"]["toolbarMode"] == "minimal"
+
+
+def test_a_run_trained_on_synthetic_ecgs_is_flagged_on_real_ones(env, tmp_path, monkeypatch):
+    """Issue: the committed demo heads scored the real excerpt without a word (p_MI 0.93 on ecg_id 2)."""
+    import json
+    import shutil
+
+    runs = tmp_path / "runs"
+    shutil.copytree(env / "runs" / "tiny", runs / "tiny")
+    cfg_path = runs / "tiny" / "config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["dataset"] = {"source": str(env / "demo"), "content_key": "abc", "synthetic": True}
+    cfg_path.write_text(json.dumps(cfg))
+    monkeypatch.setenv("XAND_RUNS_DIR", str(runs))
+    at = run_app({"record": 5, "run": "tiny", "data": "demo"}, page="pages/review.py")
+    assert any("trained on a synthetic set" in c.value for c in at.caption)
+    assert not any("trained on **synthetic** ECGs" in w.value for w in at.warning)  # synthetic on synthetic
+    real = tmp_path / "ptbxl"
+    shutil.copytree(env / "demo", real, ignore=shutil.ignore_patterns("xand_synthetic.json"))
+    at = run_app({"record": 5, "run": "tiny", "data": str(real)}, page="pages/review.py")
+    assert any("trained on **synthetic** ECGs" in w.value for w in at.warning)

@@ -151,7 +151,7 @@ def test_same_seed_byte_identical_other_seed_differs(tmp_path: Path):
     synthesize(b, SynthConfig(n_records=40, seed=7), workers=2, progress=False)  # worker count irrelevant
     synthesize(c, SynthConfig(n_records=40, seed=8), workers=1, progress=False)
     da, db_, dc = _files_digest(a), _files_digest(b), _files_digest(c)
-    assert len(da) == 2 + 40 * (4 + 13)
+    assert len(da) == 3 + 40 * (4 + 13)  # database, statements, the synthetic marker; per record 4 + 13
     assert da == db_
     common = set(da) & set(dc)
     assert sum(da[k] != dc[k] for k in common) > 0.9 * len(common)
@@ -379,3 +379,20 @@ def test_reads_through_ptbxl_reader(synth_dir: Path):
     assert {"MI", "STTC", "CD", "HYP"} <= set(labels.columns)
     assert (labels[["MI", "STTC", "CD", "HYP"]] == 1).sum().min() >= 5
     assert (labels[["MI", "STTC", "CD", "HYP"]] == -1).to_numpy().any(), "uncertain labels are excluded"
+
+
+def test_a_synthetic_set_says_so_and_a_run_trained_on_it_records_it(tmp_path: Path, synth_dir):
+    """Issue: a run trained on the synthetic set scored real ECGs without a word. The set carries a marker,
+    and the trainer writes the dataset's identity (source, content key, synthetic) into config.json."""
+    import json
+
+    from xand.data.prepare import content_key, prepare
+    from xand.data.synth import is_synthetic
+    from xand.training.trainer import TrainConfig, train
+
+    assert is_synthetic(synth_dir) and not is_synthetic(tmp_path)
+    prep = prepare(synth_dir, cache_dir=tmp_path / "cache", workers=1, progress=False)
+    run = train(prep, TrainConfig(model="cnn1d", model_kwargs={"width": 0.25}, epochs=1, heads=("MI",), aux=False,
+                                  bootstrap=5), out_dir=tmp_path / "runs")
+    ds = json.loads((run / "config.json").read_text())["dataset"]
+    assert ds["synthetic"] is True and ds["content_key"] == content_key(synth_dir)

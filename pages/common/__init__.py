@@ -279,6 +279,27 @@ def method_choice(run_dir: Path | None, head: str) -> dict | None:
     return None if choice is None else choice.get(head)
 
 
+def run_provenance(cfg: AppConfig, run_dir: Path | None) -> dict | None:
+    """Which data a run learned from: ``{"synthetic": bool, "label": text}`` from its ``config.json``
+    (``dataset``), the committed demo heads as the synthetic demo set, else None (unknown)."""
+    import json
+
+    if run_dir is None:
+        return None
+    try:
+        ds = json.loads((run_dir / "config.json").read_text()).get("dataset") or {}
+    except (OSError, ValueError):
+        ds = {}
+    if ds:
+        synthetic = bool(ds.get("synthetic"))
+        label = ("a synthetic set" if synthetic else "PTB-XL-layout folder") + f" `{Path(ds.get('source', '?')).name}`"
+        return {"synthetic": synthetic, "label": label + (f" (content key {ds['content_key']})"
+                                                          if ds.get("content_key") else "")}
+    if cfg.demo_weights is not None and (run_dir == cfg.demo_weights or run_dir.parent == cfg.demo_weights):
+        return {"synthetic": True, "label": "the synthetic demo set (the committed demo heads)"}
+    return None
+
+
 def predictor_for(sel: Selection):
     """The selected run's Predictor, or None (after saying why) when there is none or it cannot load."""
     from xand.errors import XandError

@@ -175,3 +175,24 @@ def sanity_section(sel) -> None:
     info = next(iter(checked.values()))["where"]
     st.caption(f"Measured on {info}. Per row: n = explained positive ECGs of that head; chance = the mask's "
                "coverage; cascade = the rank correlation after randomising each further block.")
+
+
+def provenance_note(sel, real: bool | None = None) -> None:
+    """Where the shown probabilities come from, and a warning when heads trained on synthetic ECGs are
+    applied to real ones (``real``: the ECG shown is real; default: the dataset is not the demo set)."""
+    from pages.common import run_provenance
+
+    prov = run_provenance(sel.cfg, sel.run_dir)
+    if prov is None:
+        if sel.run_dir is not None:
+            st.caption(f"Run `{sel.run_dir.name}`: its training data are not recorded (trained before 2026-12-03).")
+        return
+    st.caption(f"Run `{sel.run_dir.name}`, trained on {prov['label']}.")
+    if real is None:
+        from xand.data.synth import is_synthetic
+
+        real = not sel.is_demo and not (sel.data_dir is not None and is_synthetic(sel.data_dir))
+    if prov["synthetic"] and real:
+        st.warning("These heads were trained on **synthetic** ECGs and are applied here to real ones: their "
+                   "probabilities and maps describe the synthetic textbook patterns, not this patient. Train "
+                   "heads on real data (sidebar, Train) before reading them.", icon=":material/warning:")

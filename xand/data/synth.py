@@ -38,6 +38,8 @@ depend on the number of worker processes, and the same seed gives byte-identical
 
 from __future__ import annotations
 
+import json
+
 import os
 import sys
 from dataclasses import asdict, dataclass, field
@@ -956,7 +958,18 @@ def synthesize(out_dir: str | Path, cfg: SynthConfig | None = None, workers: int
     db["strat_fold"] = db["patient_id"].map(fold_of).astype(int)
     db.to_csv(out / "ptbxl_database.csv", index=False)
     statements_frame().to_csv(out / "scp_statements.csv")
+    (out / SYNTHETIC_MARKER).write_text(json.dumps({"generator": "xand.data.synth", "seed": cfg.seed,
+                                                    "n_records": cfg.n_records}) + "\n")
     return out
+
+
+#: Written into every synthetic set: a model trained on one is recognised as such wherever it is applied.
+SYNTHETIC_MARKER = "xand_synthetic.json"
+
+
+def is_synthetic(folder: str | Path) -> bool:
+    """Whether ``folder`` is a synthetic set written by :func:`synthesize` (its marker file is there)."""
+    return (Path(folder) / SYNTHETIC_MARKER).is_file()
 
 
 def config_json(cfg: SynthConfig) -> dict:

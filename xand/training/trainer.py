@@ -437,6 +437,22 @@ def _aux_targets(prepared) -> tuple[np.ndarray, np.ndarray, list[str]]:
 
 # ------------------------------------------------------------------------------------------- train
 
+def _dataset_identity(prepared) -> dict[str, Any]:
+    """Which dataset a run learned from, recorded in its ``config.json``: the source folder, its content key
+    (``xand.data.prepare.content_key``) and whether it is a synthetic set; ``{}`` when unknown."""
+    from xand.data.prepare import content_key
+    from xand.data.synth import is_synthetic
+
+    src = (getattr(prepared, "meta", None) or {}).get("source")
+    if not src or not Path(src).is_dir():
+        return {}
+    try:
+        key = content_key(src)
+    except XandError:
+        key = None
+    return {"source": str(src), "content_key": key, "synthetic": is_synthetic(src)}
+
+
 def _run_id(cfg: TrainConfig, fingerprint: str) -> str:
     h = hashlib.sha1(json.dumps({"cfg": asdict(cfg), "data": fingerprint}, sort_keys=True,
                                 default=str).encode()).hexdigest()[:8]
@@ -591,6 +607,7 @@ def train(prepared, cfg: TrainConfig | None = None, out_dir: str | Path = "runs"
                       "n_parameters": n_parameters(probe), "multilabel": multilabel,
                       "leadwise": bool(getattr(probe, "leadwise", False))},
             "preprocess": asdict(prepared.cfg),
+            "dataset": _dataset_identity(prepared),
             "data": {"fingerprint": prepared.fingerprint, "root": str(getattr(prepared, "root", "")),
                      "fs": int(prepared.fs), "n_samples": int(prepared.signals.shape[-1]),
                      "n_records": int(prepared.signals.shape[0]), "devices": ctx.devices},
