@@ -14,7 +14,7 @@ from pages.common import (
 )
 from xand.errors import XandError
 from pages.common.views import PLOT_CONFIG
-from xand.figures.printout import ecg_figure
+from xand.figures.printout import ecg_figure, wave_heatmap_figure
 from xand.explain.scores import cosine
 
 sel = page_selection()
@@ -79,6 +79,9 @@ for h, v in views.items():
                      title=f"ecg_id {ecg_id} · head {h} · {sel.method} · p = {v.probability:.3f} ({v.decision})"
                            f" · PG {fmt_score(v.pg)} · CAS {fmt_score(v.cas)}")
     st.plotly_chart(fig, theme=None, config=PLOT_CONFIG, key=f"compare_figure_{h}")
+    if v.waves is not None:  # wave-level attribution: the lead x wave table of this head
+        st.plotly_chart(wave_heatmap_figure(v.waves, title=f"{h}: drop of the logit when a wave is removed"),
+                        theme=None, config=PLOT_CONFIG, key=f"compare_waves_{h}")
 st.caption(f"25 mm/s, 10 mm/mV. Per head: **CLIN** its clinical region (blue), **ATTR** its {sel.method} "
            "attribution (white → yellow → orange → red); the trace turns orange/red where attribution is high.")
 

@@ -625,3 +625,11 @@ def test_a_run_trained_on_synthetic_ecgs_is_flagged_on_real_ones(env, tmp_path, 
     shutil.copytree(env / "demo", real, ignore=shutil.ignore_patterns("xand_synthetic.json"))
     at = run_app({"record": 5, "run": "tiny", "data": str(real)}, page="pages/review.py")
     assert any("trained on **synthetic** ECGs" in w.value for w in at.warning)
+
+
+def test_compare_with_wave_level_attribution_shows_each_heads_wave_table(env):
+    heads = heads_of(env)[:2]
+    at = run_app({"record": 12, "method": "waves", "run": "tiny"}, page="pages/compare.py")
+    heats = [sp for sp in plotly_specs(at) if any(t.get("name") == "waves" for t in sp["data"])]
+    assert len(heats) == len(heads_of(env)[:4]) and all(h in heats[i]["layout"]["title"]["text"]
+                                                         for i, h in enumerate(heads))
