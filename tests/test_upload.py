@@ -436,3 +436,36 @@ def test_a_small_mat_declaring_a_huge_matrix_is_refused_before_allocating(ecg, t
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert peak < 64 * 2**20  # the goal: a rejected input costs at most 64 MB
+
+
+def test_mat_tricks_are_refused_before_the_matrix_is_read(ecg, tmp_path):
+    """Review findings: a second, huge 'val' behind a small one; a cell 'val'; a compressed v5 'val' that
+    inflates far beyond the upload limit."""
+    import tracemalloc
+
+    from xand.data.matfile import load_val
+
+    cinc = cinc_files(tmp_path / "c", ecg)
+    n = int(cinc["E00001.hea"].decode().split()[3])
+    good = io.BytesIO()
+    scipy.io.savemat(good, {"val": np.zeros((12, n), np.int16)}, format="4")
+    twice = good.getvalue() + _mat4_header_only(12, 30_000_000, payload=0)
+    with pytest.raises(DataError, match="2 variables named 'val'"):
+        load_val(twice, "x.mat", (12, n))
+    cell = io.BytesIO()
+    cells = np.empty((12, 10), dtype=object)
+    for i in np.ndindex(cells.shape):
+        cells[i] = np.zeros(3)  # each element could be any size
+    scipy.io.savemat(cell, {"val": cells})
+    with pytest.raises(DataError, match="'val' is a MATLAB cell"):
+        load_val(cell.getvalue(), "x.mat", (12, 10))
+    # a v5 file whose compressed 'val' declares 12 x 3M int16 (72 MB) from a few hundred kB
+    big = io.BytesIO()
+    scipy.io.savemat(big, {"val": np.zeros((12, 3_000_000), np.int16)}, do_compression=True)
+    assert len(big.getvalue()) < 2**20
+    tracemalloc.start()
+    with pytest.raises(DataError, match="MB once decompressed"):
+        load_val(big.getvalue(), "x.mat", (12, 3_000_000), max_bytes=20 * 2**20)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 64 * 2**20

@@ -34,6 +34,9 @@ from xand.data.matfile import load_val
 from xand.data.header import check_signal_gains, checked_gains, declared_rate
 from xand.errors import DataError
 
+#: Largest decompressed 'val' a CinC record may hold (12 leads x 30 min at 1 kHz as int16 is 41 MB).
+MAX_VAL_BYTES = 256 * 2**20
+
 #: Sampling rates (Hz) that occur in the Challenge sources: 500 (CPSC, Georgia, Chapman-Shaoxing,
 #: Ningbo, PTB-XL), 1000 (PTB), 257 (St Petersburg INCART).
 CINC_RATES: tuple[int, ...] = (257, 500, 1000)
@@ -399,7 +402,7 @@ def read_cinc(path: str | Path, verify_checksum: bool = True) -> CincRecord:
         wrong shape, non-finite samples or a checksum mismatch.
     """
     hdr = read_cinc_header(path)
-    val = load_val(hdr.mat_path, hdr.mat_path, (N_LEADS, hdr.n_samples))
+    val = load_val(hdr.mat_path, hdr.mat_path, (N_LEADS, hdr.n_samples), max_bytes=MAX_VAL_BYTES)
     expected = (N_LEADS, hdr.n_samples)
     if val.shape != expected:
         raise DataError(hdr.mat_path, f"'val' has shape {val.shape}",

@@ -528,7 +528,7 @@ def _read_cinc(files: dict[str, bytes], fs: Any, units: str, cfg: UploadConfig) 
     with tempfile.TemporaryDirectory(prefix="xand-upload-") as tmp_s:
         hdr = _read_header(hea_name, hea_data, Path(tmp_s), cfg)
     _check_pair(hdr, hea_name, mat_name, ".mat")
-    val = load_val(mat_data, mat_name, (N_LEADS, hdr.n_samples))
+    val = load_val(mat_data, mat_name, (N_LEADS, hdr.n_samples), max_bytes=cfg.max_bytes)
     if val.dtype.kind not in "iuf":
         raise DataError(mat_name, f"'val' has dtype {val.dtype}", "numeric samples")
     if val.dtype.kind in "iu":
