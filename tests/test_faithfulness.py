@@ -79,7 +79,13 @@ def test_batch_over_a_runs_positives_and_command_line(tiny_run, synth_dir, tmp_p
     assert len(stored["records"]) == sum(r["n"] for r in res["rows"])  # one record per ECG x head x method
     rc = main(["faithfulness", "--run", str(tiny_run), "--data", str(synth_dir), "--methods", "gradcam", "--n", "1",
                "--out", str(tmp_path / "g.json"), "--no-progress"])
-    assert rc == 0 and "deletion" in capsys.readouterr().out
+    assert rc == 0
+    text = capsys.readouterr().out
+    rows = json.loads((tmp_path / "g.json").read_text())["rows"]
+    assert rows and all(r["method"] == "gradcam" and r["n"] == 1 for r in rows)
+    for r in rows:  # each stored row is printed, with its deletion area
+        assert any(line.startswith(f"{r['head']:5} gradcam") and f"{r['deletion_auc']:.3f}" in line
+                   for line in text.splitlines())
 
 
 def test_the_default_method_passes_sanity_and_is_the_most_faithful():
@@ -87,13 +93,17 @@ def test_the_default_method_passes_sanity_and_is_the_most_faithful():
 
     sanity_rows = [{"head": "MI", "method": m, "passed": p} for m, p in
                    (("ig", False), ("saliency", True), ("gradcam", True))]
-    faith = [{"head": "MI", "method": m, "deletion_minus_random": d, "deletion_auc": 0.5 + d,
-              "random_deletion_auc": 0.5, "n": 10} for m, d in (("ig", -0.3), ("saliency", -0.05), ("gradcam", -0.1))]
+    faith = [{"head": "MI", "method": m, "deletion_minus_random": d, "deletion_minus_random_ci_high": hi,
+              "deletion_auc": 0.5 + d, "random_deletion_auc": 0.5, "n": 10}
+             for m, d, hi in (("ig", -0.3, -0.2), ("saliency", -0.05, 0.02), ("gradcam", -0.1, -0.04))]
     c = choose_methods(sanity_rows, faith)["MI"]
     assert c["method"] == "gradcam" and c["passes_sanity"]  # ig is more faithful but fails the check
     assert [x["method"] for x in c["candidates"]] == ["ig", "gradcam", "saliency"]
     none = choose_methods([{**r, "passed": False} for r in sanity_rows], faith)["MI"]
     assert none["method"] == "ig" and not none["passes_sanity"] and "no method passes" in none["why"]
+    # a passing method whose deletion is not reliably better than random order does not qualify
+    only = choose_methods([{**r, "passed": r["method"] == "saliency"} for r in sanity_rows], faith)["MI"]
+    assert only["method"] == "ig" and not only["passes_sanity"] and "better than random" in only["why"]
 
 
 def test_choose_method_command_reads_both_results(tiny_run, synth_dir, tmp_path, capsys):

@@ -120,14 +120,33 @@ def test_a_method_that_ignores_the_model_fails_and_saliency_passes(monkeypatch):
 
 def test_verdict_thresholds():
     base = {"n": 12, "chance_mean": 0.3, "spearman_random_median": 0.1, "pointing_game_random": 0.4,
-            "cas_random": 0.33}
-    assert verdict(base)[0] is True  # 0.4 <= 0.3 + 0.15 and 0.33 <= 0.3 + 0.05
+            "cas_random": 0.33, "pointing_game_trained": 0.9, "cas_trained": 0.6}
+    assert verdict(base)[0] is True  # 0.4 <= 0.3 + 0.15 and 0.33 <= 0.3 + 0.05; trained well above chance
     assert verdict({**base, "spearman_random_median": 0.5})[0] is False
     assert verdict({**base, "pointing_game_random": 0.46})[0] is False
     ok, why = verdict({**base, "cas_random": 0.36})
     assert ok is False and "CAS 0.36" in why
     assert verdict({**base, "n": 0})[0] is None
     assert verdict({**base, "spearman_random_median": 0.55}, SanityConfig(spearman_max=0.6))[0] is True
+    # nothing earned for free, but nothing earned by the trained head either: no evidence, not a pass
+    ok, why = verdict({**base, "pointing_game_trained": 0.0, "cas_trained": 0.29})
+    assert ok is None and why.startswith("uninformative")
+
+
+def test_a_map_that_collapses_under_randomisation_counts_as_changed():
+    assert sanity.map_change(np.array([[1.0, 2.0, 3.0]]), np.zeros((1, 3))) == 0.0
+    assert sanity.map_change(np.zeros((1, 3)), np.array([[1.0, 2.0, 3.0]])) is None
+
+
+def test_stored_verdicts_follow_todays_rule(tmp_path):
+    row = {"head": "STTC", "method": "ig", "n": 12, "chance_mean": 0.37, "spearman_random_median": 0.47,
+           "pointing_game_random": 0.0, "cas_random": 0.36, "pointing_game_trained": 0.0, "cas_trained": 0.29,
+           "passed": True, "verdict": "passes: (an older rule)"}
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps({"version": 1, "config": {"methods": ["ig"], "split": "test"}, "info": {},
+                                "rows": [row]}))
+    back = load_sanity(path).row("STTC", "ig")
+    assert back["passed"] is None and back["verdict"].startswith("uninformative")
 
 
 @pytest.fixture(scope="module")
@@ -150,7 +169,8 @@ def test_sanity_check_is_stored_with_the_run_and_read_back(tiny_run, synth_dir, 
     assert heads and {r["method"] for r in res.rows} == {"saliency", "ig"}
     for r in res.rows:
         assert 1 <= r["n"] <= 2 and len(r["cascade_spearman"]) <= 2
-        assert r["passed"] in (True, False, None) and r["verdict"]
+        assert (r["passed"], r["verdict"]) == verdict(r, cfg)  # the stored verdict is the rule's
+        assert r["spearman_random_median"] == r["cascade_spearman"][-1]
     back = load_sanity(res.path)
     assert back.rows == json.loads(res.to_json())["rows"] and back.config["methods"] == ["saliency", "ig"]
     from xand.data.prepare import content_key
@@ -170,4 +190,7 @@ def test_command_line(tiny_run, synth_dir, tmp_path, capsys):
                "--max-blocks", "1", "--out", str(out), "--no-progress"])
     assert rc == 0 and out.is_file()
     text = capsys.readouterr().out
-    assert "verdict" in text and "saliency" in text and "PASS:" in text
+    rows = load_sanity(out).rows
+    assert rows and all(r["method"] == "saliency" for r in rows)
+    for r in rows:  # every stored row is printed with its verdict in words
+        assert f"{r['head']} saliency: {r['verdict']}" in text

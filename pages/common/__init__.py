@@ -254,11 +254,16 @@ def sanity_for(sel: Selection, head: str, method: str) -> dict:
     elif row.get("passed") is False:
         label = ("fails: unchanged under random weights" if rho is not None and rho >= found["config"].get("spearman_max", 0.5)
                  else "fails: a random network scores as well")
+    elif str(row.get("verdict", "")).startswith("uninformative"):
+        label = "randomisation check uninformative: the trained head scores at chance too"
     else:
         label = "randomisation check undecided"
+    if not found["same_dataset"]:
+        label += f" (measured on {Path(str(info.get('data', ''))).name or 'another dataset'})"
     where = f"{where}, {found['config'].get('split')} split" + (
         ", single-pathology positives" if found["config"].get("single_pathology") else "")
-    return {"passed": row.get("passed"), "label": label, "detail": detail, "row": row, "where": where}
+    return {"passed": row.get("passed"), "label": label, "detail": detail, "row": row, "where": where,
+            "same_dataset": found["same_dataset"]}
 
 
 def fmt_num(v) -> str:

@@ -16,7 +16,8 @@ def sanity_badge(sanity: dict | None) -> None:
     """The shown method's sanity-check verdict in plain words (``pages.common.sanity_for``)."""
     if not sanity:
         return
-    color = {True: "green", False: "red"}.get(sanity["passed"], "gray")
+    # a verdict measured on another dataset is shown, but not in the colours of a verdict on this one
+    color = {True: "green", False: "red"}.get(sanity["passed"], "gray") if sanity.get("same_dataset", True) else "gray"
     icon = {True: ":material/verified:", False: ":material/report:"}.get(sanity["passed"], ":material/help:")
     st.badge(sanity["label"], icon=icon, color=color)
     if sanity["detail"]:
@@ -29,8 +30,14 @@ def method_note(head: str, method: str, chosen: dict | None) -> None:
         return
     if chosen["method"] == method:
         st.caption(f"**{method}** is this run's measured default for {head}: {chosen['why']}.")
+        if not chosen.get("passes_sanity"):
+            st.warning(f"No method passes both checks for {head}: read these scores as unvalidated.",
+                       icon=":material/warning:")
         return
     st.caption(f"This run's measured default for {head} is **{chosen['method']}**: {chosen['why']}.")
+    if not chosen.get("passes_sanity"):
+        st.warning(f"No method passes both checks for {head}: read its scores as unvalidated.",
+                   icon=":material/warning:")
     if st.button(f"Use {chosen['method']}", key=f"use_method_{head}"):
         st.session_state["_pending_method"] = chosen["method"]
         st.rerun()

@@ -43,7 +43,7 @@ import copy
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -154,7 +154,7 @@ def randomised(model: nn.Module, layers: list[str], seed: int = 0) -> nn.Module:
 
 def spearman_abs(a: np.ndarray, b: np.ndarray) -> float | None:
     """Spearman rank correlation of ``|a|`` and ``|b|`` over all (lead, time) samples; None when either
-    map is constant (no ranking to compare)."""
+    map is constant (no ranking to compare; see :func:`map_change` for the randomisation test)."""
     from scipy.stats import spearmanr
 
     a, b = np.abs(np.asarray(a, np.float64)).ravel(), np.abs(np.asarray(b, np.float64)).ravel()
@@ -163,6 +163,17 @@ def spearman_abs(a: np.ndarray, b: np.ndarray) -> float | None:
     if np.ptp(a) == 0 or np.ptp(b) == 0:
         return None
     return float(spearmanr(a, b).statistic)
+
+
+def map_change(trained: np.ndarray, random: np.ndarray) -> float | None:
+    """The rank correlation between a trained and a randomised map, where a map that *collapses* under
+    randomisation (constant, e.g. an all-zero Grad-CAM) counts as rho = 0: it changed completely. None only
+    when the trained map itself is constant (nothing to compare)."""
+    if np.ptp(np.abs(np.asarray(trained, np.float64))) == 0:
+        return None
+    if np.ptp(np.abs(np.asarray(random, np.float64))) == 0:
+        return 0.0
+    return spearman_abs(trained, random)
 
 
 # ------------------------------------------------------------------------------------------- per ECG
@@ -198,14 +209,14 @@ def randomisation_test(model: nn.Module, x: torch.Tensor, target: int, mask: np.
     for k in range(len(blocks)):
         m = randomised(model, [n for blk in blocks[:k + 1] for n in blk], seed)
         amap = attribute(m, x, target, method, **method_kw).map
-        cascade.append(spearman_abs(trained, amap))
+        cascade.append(map_change(trained, amap))
         full = amap
     for k in range(len(blocks)):
         if k == 0 and len(blocks) == 1:
             independent.append(cascade[0])
             continue
         m = randomised(model, blocks[k], seed)
-        independent.append(spearman_abs(trained, attribute(m, x, target, method, **method_kw).map))
+        independent.append(map_change(trained, attribute(m, x, target, method, **method_kw).map))
     return {"trained": _scores(trained, mask), "random": _scores(full, mask),
             "cascade": cascade, "independent": independent}
 
@@ -225,7 +236,9 @@ def _nanmedian(v: list[float | None]) -> float | None:
 def verdict(row: dict[str, Any], cfg: SanityConfig | None = None) -> tuple[bool | None, str]:
     """Pass/fail of one head x method summary row (see the module docstring), with the reason in words.
 
-    None (undecided) when there were no explained ECGs or no rank correlation could be computed."""
+    None (undecided) when there were no explained ECGs or no rank correlation could be computed, and when
+    the check is uninformative: nothing is earned for free, but the trained head's Pointing Game and CAS
+    are within the same margins of chance too, so the scores carry no evidence either way."""
     cfg = cfg or SanityConfig()
     rho = row.get("spearman_random_median")
     if not row.get("n") or rho is None:
@@ -241,8 +254,13 @@ def verdict(row: dict[str, Any], cfg: SanityConfig | None = None) -> tuple[bool 
         fails.append(f"a random network still earns CAS {cas_r:.2f} (chance {chance:.2f})")
     if fails:
         return False, "fails: " + "; ".join(fails)
-    return True, f"passes: the map changes under random weights (rank correlation {rho:.2f}) and a random " \
-                 "network scores at chance"
+    pg_t, cas_t = row.get("pointing_game_trained"), row.get("cas_trained")
+    if (pg_t is None or pg_t <= chance + cfg.pg_margin) and (cas_t is None or cas_t <= chance + cfg.cas_margin):
+        return None, (f"uninformative: nothing is earned for free, but the trained head scores at chance too "
+                      f"(Pointing Game {0 if pg_t is None else pg_t:.2f}, CAS {0 if cas_t is None else cas_t:.2f}, "
+                      f"chance {chance:.2f})")
+    return True, f"passes: the map changes under random weights (rank correlation {rho:.2f}), a random " \
+                 "network scores at chance and the trained head above it"
 
 
 def summarise(per_ecg: list[dict[str, Any]], cfg: SanityConfig) -> list[dict[str, Any]]:
@@ -308,7 +326,12 @@ def load_sanity(path: str | Path) -> SanityResult | None:
         return None
     try:
         d = json.loads(p.read_text())
-        return SanityResult(list(d["rows"]), dict(d["config"]), dict(d.get("info") or {}), p)
+        rows, config = list(d["rows"]), dict(d["config"])
+        known = {f.name for f in fields(SanityConfig)}
+        cfg = SanityConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in config.items() if k in known})
+        for r in rows:  # the verdict follows today's rule, from the stored figures
+            r["passed"], r["verdict"] = verdict(r, cfg)
+        return SanityResult(rows, config, dict(d.get("info") or {}), p)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise DataError(p, f"unreadable sanity-check result ({exc})", "a file written by xand.explain.sanity") from None
 

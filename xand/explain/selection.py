@@ -1,11 +1,11 @@
 """The default attribution method of each head, chosen by measurement and stored with the run.
 
 Rule (the explanations issue): among the methods that **pass the randomisation check**
-(``xand.explain.sanity``) for the head, the **most faithful** one on the chosen split (``xand.explain
-.faithfulness``): the lowest mean deletion area minus the random-order deletion area (paired per ECG, so
-that heads with different base probabilities compare fairly). When no method passes, the most faithful
-method is named anyway and the choice says that none passes: the viewer then shows a warning instead of
-a badge, never a silent default.
+(``xand.explain.sanity``) for the head and **delete better than random order** (the bootstrap 95 % CI of
+the paired deletion-area difference below 0), the **most faithful** one on the chosen split: the lowest
+mean deletion area minus the random-order area (paired per ECG, so that heads with different base
+probabilities compare fairly). When no method qualifies, the most faithful method is named anyway and the
+choice says why none qualifies: the viewer then shows a warning beside it, never a silent default.
 """
 
 from __future__ import annotations
@@ -35,16 +35,21 @@ def choose_methods(sanity_rows: list[dict[str, Any]], faith_rows: list[dict[str,
             cands.append({"method": m, "passes_sanity": passed.get(m), "deletion_auc": r.get("deletion_auc"),
                           "random_deletion_auc": r.get("random_deletion_auc"),
                           "deletion_minus_random": r["deletion_minus_random"], "road_gap": r.get("road_gap"),
-                          "n": r.get("n")})
+                          "beats_random": r.get("deletion_minus_random_ci_high") is not None
+                          and r["deletion_minus_random_ci_high"] < 0, "n": r.get("n")})
         cands.sort(key=lambda c: c["deletion_minus_random"])
-        ok = [c for c in cands if c["passes_sanity"] is True]
+        # faithful = deletes better than random order, with the bootstrap CI of the paired difference below 0
+        ok = [c for c in cands if c["passes_sanity"] is True and c["beats_random"]]
         best = ok[0] if ok else cands[0]
+        area = f"deletion area {best['deletion_auc']:.3f} vs {best['random_deletion_auc']:.3f} in random order"
         if ok:
-            why = (f"passes the randomisation check and is the most faithful of those that do: deletion area "
-                   f"{best['deletion_auc']:.3f} vs {best['random_deletion_auc']:.3f} in random order (n = {best['n']})")
+            why = (f"passes the randomisation check and is the most faithful of those that do: {area} "
+                   f"(n = {best['n']})")
+        elif any(c["passes_sanity"] is True for c in cands):
+            why = (f"no method both passes the randomisation check and deletes better than random order for "
+                   f"{head}; {best['method']} is the most faithful ({area})")
         else:
-            why = (f"no method passes the randomisation check for {head}; {best['method']} is the most faithful "
-                   f"(deletion area {best['deletion_auc']:.3f} vs {best['random_deletion_auc']:.3f} in random order)")
+            why = f"no method passes the randomisation check for {head}; {best['method']} is the most faithful ({area})"
         out[head] = {"method": best["method"], "passes_sanity": bool(ok), "why": why, "candidates": cands}
     return out
 
