@@ -9,7 +9,9 @@ relevance is the sum of its attribution. Evidence is removed with an ECG-appropr
 (``xand.explain.removal``: the straight line between a segment's ends, never zeros).
 
 * **Deletion** (Petsiuk et al. 2018): remove patches most relevant first, in steps of 10 % of the ECG;
-  the area under the probability curve, normalised to [0, 1]. Lower is more faithful. Beside it the same
+  the area under the probability curve, normalised to [0, 1]. Lower is more faithful. At 100 % every
+  lead is its mean (a flat line) whatever the order: the end point is the same input for every ordering,
+  so it shifts all areas of an ECG alike and the comparison with random order is unaffected. Beside it the same
   area for a **random** order (mean of ``n_random`` orders) and **insertion** (start from everything
   removed, put the most relevant patches back first; higher is more faithful).
 * **ROAD** (Rong et al. 2022): the same curves with noisy linear imputation, most relevant first (MoRF)
