@@ -23,3 +23,15 @@ def add_cohort_arguments(p: argparse.ArgumentParser, defaults, kind: str) -> Non
     p.add_argument("--out", default=None, help=f"result file (default: RUN/{kind}/<dataset key>_<split>.json)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def cohort_config(args: argparse.Namespace) -> dict:
+    """The config fields the cohort options set (for ``SanityConfig(**...)`` / ``FaithfulnessConfig(**...)``)."""
+    return {"methods": tuple(args.methods), "heads": tuple(args.heads) if args.heads else None,
+            "split": args.split, "n_per_head": args.n or None, "single_pathology": args.single_pathology,
+            "seed": args.seed, "fiducial_source": args.fiducials}
+
+
+def run_options(args: argparse.Namespace) -> dict:
+    """The keyword arguments of ``sanity_check`` / ``faithfulness_check`` besides the run, data and config."""
+    return {"cache_dir": args.cache_dir, "out": args.out, "progress": not args.no_progress}

@@ -19,13 +19,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--width-ms", type=float, default=d.width_ms, help="patch width (one lead x this many ms)")
 
 def run(args: argparse.Namespace) -> int:
+    from xand.cli._cohort import cohort_config, run_options
     from xand.explain.faithfulness import FaithfulnessConfig, faithfulness_check, format_faithfulness
 
-    cfg = FaithfulnessConfig(methods=tuple(args.methods), heads=tuple(args.heads) if args.heads else None,
-                             split=args.split, n_per_head=args.n or None, single_pathology=args.single_pathology,
-                             width_ms=args.width_ms, seed=args.seed, fiducial_source=args.fiducials)
-    res = faithfulness_check(args.run, args.data, cfg, cache_dir=args.cache_dir, out=args.out,
-                             progress=not args.no_progress)
+    cfg = FaithfulnessConfig(**cohort_config(args), width_ms=args.width_ms)
+    res = faithfulness_check(args.run, args.data, cfg, **run_options(args))
     if args.json:
         print(json.dumps({k: v for k, v in res.items() if k != "records"}, indent=2, default=float))
         return 0

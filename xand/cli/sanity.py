@@ -18,13 +18,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-blocks", type=int, default=d.max_blocks, help="randomisation blocks")
 
 def run(args: argparse.Namespace) -> int:
+    from xand.cli._cohort import cohort_config, run_options
     from xand.explain.sanity import SanityConfig, format_result, sanity_check
 
-    cfg = SanityConfig(methods=tuple(args.methods), heads=tuple(args.heads) if args.heads else None,
-                       split=args.split, n_per_head=args.n or None, single_pathology=args.single_pathology,
-                       max_blocks=args.max_blocks, seed=args.seed, fiducial_source=args.fiducials)
-    res = sanity_check(args.run, args.data, cfg, cache_dir=args.cache_dir, out=args.out,
-                       progress=not args.no_progress)
+    cfg = SanityConfig(**cohort_config(args), max_blocks=args.max_blocks)
+    res = sanity_check(args.run, args.data, cfg, **run_options(args))
     if args.json:
         print(res.to_json())
         return 0
