@@ -133,6 +133,11 @@ def list_runs(cfg: AppConfig) -> dict[str, Path]:
     return found
 
 
+def is_demo_run(cfg: AppConfig, run_dir: Path) -> bool:
+    """Whether ``run_dir`` is the committed demo heads (``demo_weights`` itself or a run inside it)."""
+    return cfg.demo_weights is not None and (run_dir == cfg.demo_weights or run_dir.parent == cfg.demo_weights)
+
+
 def default_run(cfg: AppConfig, runs: dict[str, Path]) -> str:
     """The run a new session opens with: ``XAND_RUN`` (a listed name or a run folder) when set, else the
     committed demo heads, else the oldest listed run (by its ``config.json``). Never "the newest": a training job that finishes
@@ -144,8 +149,7 @@ def default_run(cfg: AppConfig, runs: dict[str, Path]) -> str:
         for name, path in runs.items():
             if path == absolute_path(want):
                 return name
-    demo = [n for n, p in runs.items() if cfg.demo_weights is not None and
-            (p == cfg.demo_weights or p.parent == cfg.demo_weights)]
+    demo = [n for n, p in runs.items() if is_demo_run(cfg, p)]
     if demo:
         return demo[0]
     # config.json is written once, when the run is created (a resume leaves it alone)
@@ -224,46 +228,52 @@ def _sanity(run_dir: str, data_dir: str, stamp: float) -> dict | None:
             "same_dataset": res.info.get("dataset_key") == key}
 
 
-def sanity_for(sel: Selection, head: str, method: str) -> dict:
-    """What the viewer says of ``method`` on ``head`` from the run's sanity check: ``{"passed": True |
-    False | None, "label", "detail", "row"}`` (``passed`` None: not checked)."""
-    hint = (f"python -m xand sanity --run {_short(sel.run_dir)} --data {_short(sel.data_dir)}"
-            if sel.run_dir is not None else "")
+def sanity_result(sel: Selection) -> dict | None:
+    """The selected run's stored sanity check (cached; re-read when a result file changes), or None."""
     if sel.run_dir is None:
-        return {"passed": None, "label": "no run", "detail": "", "row": None}
+        return None
     sanity_dir = sel.run_dir / "sanity"
     stamp = max((q.stat().st_mtime for q in sanity_dir.glob("*.json")), default=0.0) if sanity_dir.is_dir() else 0.0
-    found = _sanity(str(sel.run_dir), str(sel.data_dir), stamp)
+    return _sanity(str(sel.run_dir), str(sel.data_dir), stamp)
+
+
+def sanity_for(sel: Selection, head: str, method: str, found: dict | None | object = ...) -> dict:
+    """What the viewer says of ``method`` on ``head`` from the run's sanity check: ``{"passed": True |
+    False | None, "label", "detail", "row", ...}`` (``passed`` None: not checked, undecided or
+    uninformative). ``found``: :func:`sanity_result` when the caller already has it."""
+    if sel.run_dir is None:
+        return {"passed": None, "label": "no run", "detail": "", "row": None}
+    if found is ...:
+        found = sanity_result(sel)
     row = None if found is None else next(
         (r for r in found["rows"] if r["head"] == head and r["method"] == method), None)
     if row is None:
+        hint = f"python -m xand sanity --run {_short(sel.run_dir)} --data {_short(sel.data_dir)}"
         return {"passed": None, "label": "not sanity-checked",
                 "detail": f"No randomisation check of {method} for {head} in this run yet: `{hint}`.", "row": None}
-    info = found["info"]
-    where = Path(str(info.get("data", ""))).name or "?"
-    if not found["same_dataset"]:
-        where += ", another dataset than the one shown"
+    cfg, same = found["config"], found["same_dataset"]
+    measured_on = Path(str(found["info"].get("data", ""))).name or "another dataset"
+    where = measured_on + ("" if same else ", another dataset than the one shown")
     rho, chance = row.get("spearman_random_median"), row.get("chance_mean")
     detail = (f"With random weights the map's rank correlation with the trained one is "
               f"{'—' if rho is None else f'{rho:.2f}'}; a random network scores Pointing Game "
               f"{fmt_num(row.get('pointing_game_random'))} and CAS {fmt_num(row.get('cas_random'))} against the "
               f"trained {fmt_num(row.get('pointing_game_trained'))} / {fmt_num(row.get('cas_trained'))}, chance "
-              f"{fmt_num(chance)} (n = {row['n']}, {where}, {found['config'].get('split')} split; Adebayo et al. 2018).")
+              f"{fmt_num(chance)} (n = {row['n']}, {where}, {cfg.get('split')} split; Adebayo et al. 2018).")
     if row.get("passed") is True:
         label = "passes the randomisation check"
     elif row.get("passed") is False:
-        label = ("fails: unchanged under random weights" if rho is not None and rho >= found["config"].get("spearman_max", 0.5)
+        label = ("fails: unchanged under random weights" if rho is not None and rho >= cfg.get("spearman_max", 0.5)
                  else "fails: a random network scores as well")
     elif str(row.get("verdict", "")).startswith("uninformative"):
         label = "randomisation check uninformative: the trained head scores at chance too"
     else:
         label = "randomisation check undecided"
-    if not found["same_dataset"]:
-        label += f" (measured on {Path(str(info.get('data', ''))).name or 'another dataset'})"
-    where = f"{where}, {found['config'].get('split')} split" + (
-        ", single-pathology positives" if found["config"].get("single_pathology") else "")
+    if not same:
+        label += f" (measured on {measured_on})"
+    where = f"{where}, {cfg.get('split')} split" + (", single-pathology positives" if cfg.get("single_pathology") else "")
     return {"passed": row.get("passed"), "label": label, "detail": detail, "row": row, "where": where,
-            "same_dataset": found["same_dataset"]}
+            "same_dataset": same}
 
 
 def fmt_num(v) -> str:
@@ -300,7 +310,7 @@ def run_provenance(cfg: AppConfig, run_dir: Path | None) -> dict | None:
         label = ("a synthetic set" if synthetic else "PTB-XL-layout folder") + f" `{Path(ds.get('source', '?')).name}`"
         return {"synthetic": synthetic, "label": label + (f" (content key {ds['content_key']})"
                                                           if ds.get("content_key") else "")}
-    if cfg.demo_weights is not None and (run_dir == cfg.demo_weights or run_dir.parent == cfg.demo_weights):
+    if is_demo_run(cfg, run_dir):
         return {"synthetic": True, "label": "the synthetic demo set (the committed demo heads)"}
     return None
 
@@ -701,7 +711,6 @@ def inline_code(text: str, limit: int = 160) -> str:
 # (``st.switch_page``) reruns the app without it, and the sidebar then fell back to its defaults: a record
 # opened from Browse on a PTB-XL folder was shown from the demo set. Each value is therefore kept under a
 # shadow key of its own and written back into the widget at the start of every run (see :func:`kept`).
-SIDEBAR_KEYS = ("source", "ptbxl_path", "plus_path", "run", "head", "method", "paper_grid")
 
 
 def _shadow(key: str) -> str:
@@ -709,7 +718,7 @@ def _shadow(key: str) -> str:
 
 
 def choose(key: str, value) -> None:
-    """Set the sidebar choice ``key`` (a widget key in :data:`SIDEBAR_KEYS`) for this session's next run.
+    """Set the sidebar choice ``key`` (the key of a widget drawn with :func:`kept`) for this session's next run.
 
     Call it from a widget callback or before :func:`sidebar` draws the widget."""
     st.session_state[_shadow(key)] = value
@@ -851,10 +860,12 @@ def sidebar(cfg: AppConfig) -> Selection:
                    f"Train heads on the demo set with `{train_hint(cfg)}`.")
         run, run_dir = None, None
     head = sb.selectbox("Head", HEADS, **kept("head", HEADS[0]))
-    chosen = method_choice(run_dir, head) if run_dir is not None else None
     if ss.get("_pending_method") in methods:  # "Use <method>" on Review
         choose("method", ss.pop("_pending_method"))
-    first = chosen["method"] if chosen and chosen["method"] in methods else (methods[0] if methods else "ig")
+    first = methods[0] if methods else "ig"
+    if _shadow("method") not in ss:  # the session's first run: open with the run's measured default
+        chosen = method_choice(run_dir, head)
+        first = chosen["method"] if chosen and chosen["method"] in methods else first
     method = sb.selectbox("Attribution method", methods, **kept("method", first),
                           help="ig = Integrated Gradients (Sundararajan et al. 2017)")
     sb.subheader("Display")

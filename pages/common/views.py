@@ -146,13 +146,14 @@ def sanity_section(sel) -> None:
     """The run's stored sanity check as a table (Evaluate page): every head x method, trained vs random."""
     import pandas as pd
 
-    from pages.common import attribution_methods, sanity_for
+    from pages.common import attribution_methods, sanity_for, sanity_result
     from xand.constants import HEADS
 
+    found = sanity_result(sel)  # read once for the whole table
     checked = {}
     for h in HEADS:
         for m in attribution_methods():
-            s = sanity_for(sel, h, m)
+            s = sanity_for(sel, h, m, found)
             if s["row"] is not None:
                 checked[(h, m)] = s
     if not checked:
