@@ -15,7 +15,7 @@ XAND = ROOT / "xand"
 #: lower layers only; two components of one layer do not import each other.
 LAYERS: list[tuple[str, ...]] = [
     ("xand.constants", "xand.errors"),  # names of leads, heads, fiducials; the error types
-    ("xand", "xand.fileio", "xand.fiducials"),  # the package, atomic files, the Fiducials structure
+    ("xand", "xand.fileio", "xand.fiducials", "xand.registry"),  # the package, atomic files, Fiducials, registries
     ("xand.data",),  # readers, synthetic set, preprocessing, the prepared array
     ("xand.models", "xand.metrics"),  # architectures; metrics over labels and scores
     ("xand.training",),  # trainer and Predictor (a trained run)

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from xand.constants import FIDUCIAL_KINDS, N_LEADS
+from xand.delineation.cache import DelineationCache
 from xand.delineation.neurokit import (
     CSE_TOLERANCE_MS,
-    DelineationCache,
     DelineationConfig,
     delineate,
     detect_rpeaks,

@@ -39,7 +39,7 @@ def test_register_model_adds_a_name():
     finally:
         from xand.models import networks as models
 
-        models._REGISTRY.pop("_tiny_test_model")
+        del models.MODELS["_tiny_test_model"]
 
 
 @pytest.mark.parametrize("name", list_models())

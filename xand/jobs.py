@@ -111,7 +111,7 @@ class TrainJobSpec:
 
     def validate(self) -> None:
         """Raise ``UnknownNameError`` / ``DataError`` before anything is started."""
-        from xand.models.networks import list_models
+        from xand.models.networks import MODELS
         from xand.training.trainer import LOSSES
 
         if not self.heads:
@@ -119,10 +119,8 @@ class TrainJobSpec:
         for h in self.heads:
             if h not in HEADS:
                 raise UnknownNameError("head", h, HEADS)
-        if self.model not in list_models():
-            raise UnknownNameError("model", self.model, list_models())
-        if self.loss not in LOSSES:
-            raise UnknownNameError("loss", self.loss, list(LOSSES))
+        MODELS.get(self.model)  # an unknown name lists the valid ones
+        LOSSES.get(self.loss)
         for name, low in (("epochs", 1), ("batch_size", 2), ("patience", 0), ("bootstrap", 0)):
             if int(getattr(self, name)) < low:
                 raise DataError(None, f"{name} = {getattr(self, name)}", f"an integer >= {low}")
@@ -343,6 +341,11 @@ class JobManager:
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         with _flock(self.jobs_dir / "start.lock", timeout=timeout + 10):
             held, owner = self._lock_state()
+            # a supervisor that has recorded its exit still holds the lock until its process is gone
+            deadline = time.time() + 10
+            while held and time.time() < deadline and not self._holder_is_running(owner):
+                time.sleep(0.05)
+                held, owner = self._lock_state()
             if held:
                 running = self._load(Path(owner["job_dir"]), held, owner) if owner and owner.get("job_dir") else None
                 raise JobRunning(running)
@@ -419,6 +422,12 @@ class JobManager:
             (os.killpg if group else os.kill)(int(pid), sig)
         except (ProcessLookupError, PermissionError):
             pass
+
+    def _holder_is_running(self, owner: dict | None) -> bool:
+        """Whether the lock's owner is a job that has not recorded its exit (False: it is ending)."""
+        if not owner or not owner.get("job_dir"):
+            return False
+        return not (Path(owner["job_dir"]) / "exit.json").is_file()
 
     def _lock_state(self) -> tuple[bool, dict | None]:
         """(held, owner): whether a job's processes hold the lock, and the owner record.
@@ -603,7 +612,9 @@ def supervise(job_dir: str | Path) -> int:
                                      "cancelled": cancelled and rc != 0,
                                      "run_dir": str(run_dir) if run_dir else None})
     if _read_json(owner).get("job_id") == rec["id"]:
-        owner.unlink(missing_ok=True)  # before the lock goes (process exit): no stale owner afterwards
+        owner.unlink(missing_ok=True)  # before the lock goes: no stale owner afterwards
+    fcntl.flock(fd, fcntl.LOCK_UN)  # now, not at process exit: the next job may start at once
+    os.close(fd)
     return 0
 
 

@@ -558,7 +558,7 @@ def fiducials_for(ecg: np.ndarray, fs: float, ecg_id: int, plus_dir: str | None,
 
     if plus_dir and ptbxl_plus.has_fiducials(plus_dir, ecg_id):
         return ptbxl_plus.read_fiducials(plus_dir, ecg_id, fs=fs, n_samples=ecg.shape[1], strict=False)
-    from xand.delineation.neurokit import DelineationCache
+    from xand.delineation.cache import DelineationCache
 
     return DelineationCache(Path(cache_dir) / "delineation").delineate(ecg, fs)
 

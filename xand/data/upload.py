@@ -47,6 +47,7 @@ from xand.constants import LEADS, N_LEADS
 from xand.data.matfile import load_val
 from xand.data.header import check_signal_gains, checked_gains, declared_rate
 from xand.errors import DataError, UnknownNameError
+from xand.registry import Registry
 
 #: What the reviewer may upload, for messages.
 ACCEPTED = ("a WFDB .hea + .dat pair, a CinC .hea + .mat pair, or a CSV/NPY array of 12 leads "
@@ -551,15 +552,16 @@ class UploadFormat:
 
 
 #: Accepted uploads by name; :func:`parse_upload` picks the one whose extensions match the files.
-UPLOAD_FORMATS: dict[str, UploadFormat] = {
-    f.name: f for f in (
-        UploadFormat("wfdb", frozenset({"hea", "dat"}), _read_wfdb, "WFDB record (.hea + .dat)"),
-        UploadFormat("cinc", frozenset({"hea", "mat"}), _read_cinc, "CinC Challenge record (.hea + .mat)"),
-        UploadFormat("csv", frozenset({"csv"}), _read_csv, "CSV array of 12 leads", needs_rate=True),
-        UploadFormat("txt", frozenset({"txt"}), _read_csv, "text array of 12 leads", needs_rate=True),
-        UploadFormat("npy", frozenset({"npy"}), _read_npy, "NumPy array of 12 leads", needs_rate=True),
-    )
-}
+UPLOAD_FORMATS: Registry[UploadFormat] = Registry("upload format", default="wfdb")
+for _fmt in (
+    UploadFormat("wfdb", frozenset({"hea", "dat"}), _read_wfdb, "WFDB record (.hea + .dat)"),
+    UploadFormat("cinc", frozenset({"hea", "mat"}), _read_cinc, "CinC Challenge record (.hea + .mat)"),
+    UploadFormat("csv", frozenset({"csv"}), _read_csv, "CSV array of 12 leads", needs_rate=True),
+    UploadFormat("txt", frozenset({"txt"}), _read_csv, "text array of 12 leads", needs_rate=True),
+    UploadFormat("npy", frozenset({"npy"}), _read_npy, "NumPy array of 12 leads", needs_rate=True),
+):
+    UPLOAD_FORMATS.register(_fmt.name, _fmt)
+del _fmt
 
 #: File extensions the upload widget should offer.
 UPLOAD_EXTENSIONS: tuple[str, ...] = tuple(sorted({e for f in UPLOAD_FORMATS.values() for e in f.extensions}))

@@ -13,18 +13,15 @@ not find a wave never receives one. Scoring against a reference is ``xand.deline
 
 from __future__ import annotations
 
-import hashlib
-import json
 import warnings
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
 from xand.constants import FIDUCIAL_KINDS, N_LEADS
 from xand.errors import DataError, UnknownNameError
-from xand.fileio import atomic_write_text
+from xand.delineation.rules import enforce_order, lead_quality
 from xand.fiducials import Fiducials, kind_index
 
 #: Bumped whenever the algorithm changes, so stale cache entries are not reused.
@@ -375,31 +372,6 @@ def _drop_uncoupled_p(per_lead: list[np.ndarray], beats: np.ndarray, fs: float,
     return True
 
 
-def _enforce_order(row: np.ndarray, next_r: float) -> None:
-    """Drop (NaN) points that contradict the order of a beat; boundaries are dropped before peaks
-    because they are the less reliable estimate."""
-    i = kind_index
-    for on, pk, off in (("P_on", "P_peak", "P_off"), ("T_on", "T_peak", "T_off")):
-        if row[i(on)] >= row[i(pk)]:
-            row[i(on)] = np.nan
-        if row[i(off)] <= row[i(pk)]:
-            row[i(off)] = np.nan
-        if row[i(on)] >= row[i(off)]:
-            row[i(on)] = row[i(off)] = np.nan
-    if row[i("P_off")] > row[i("QRS_on")]:
-        row[i("P_off")] = np.nan
-    for k in ("P_on", "P_peak"):
-        if row[i(k)] >= row[i("QRS_on")]:
-            row[i(k)] = np.nan
-    if row[i("T_on")] < row[i("QRS_off")]:
-        row[i("T_on")] = np.nan
-    for k in ("T_peak", "T_off"):
-        if row[i(k)] <= row[i("QRS_off")] or row[i(k)] >= next_r:
-            row[i(k)] = np.nan
-    if row[i("T_on")] >= next_r:
-        row[i("T_on")] = np.nan
-
-
 def _delineate_lead(clean: np.ndarray, beats: np.ndarray, fs: float,
                     cfg: DelineationConfig) -> tuple[np.ndarray, bool]:
     import neurokit2 as nk
@@ -432,28 +404,11 @@ def _finish(rows: np.ndarray, fs: float, cfg: DelineationConfig) -> bool:
     anchors = rows[:, kind_index("R_peak")]
     next_r = np.r_[anchors[1:], np.inf]
     for row, nr in zip(rows, next_r):
-        _enforce_order(row, nr)
+        enforce_order(row, nr)
     # The J point is the end of the QRS complex (Hurst 1998, Circulation 98:1937); no source here
     # measures it separately.
     rows[:, kind_index("J")] = rows[:, kind_index("QRS_off")]
-    return _lead_quality(rows, fs, cfg)
-
-
-def _lead_quality(rows: np.ndarray, fs: float, cfg: DelineationConfig) -> bool:
-    on, off = rows[:, kind_index("QRS_on")], rows[:, kind_index("QRS_off")]
-    ok = np.isfinite(on) & np.isfinite(off)
-    if ok.sum() < max(cfg.min_beats, 0.5 * len(rows)):
-        return False
-    qrs_ms = np.median(off[ok] - on[ok]) * 1000 / fs
-    if not 40 <= qrs_ms <= 200:
-        return False
-    t_off = rows[:, kind_index("T_off")]
-    okt = np.isfinite(on) & np.isfinite(t_off)
-    if okt.sum() >= cfg.min_beats:
-        qt_ms = np.median(t_off[okt] - on[okt]) * 1000 / fs
-        if not 200 <= qt_ms <= 700:
-            return False
-    return True
+    return lead_quality(rows, fs, cfg.min_beats)
 
 
 def _check_ecg(ecg: np.ndarray, fs: float) -> np.ndarray:
@@ -512,60 +467,3 @@ def delineate(ecg: np.ndarray, fs: float, cfg: DelineationConfig | None = None) 
     _drop_uncoupled_p(per_lead, beats, fs, cfg)
     quality = np.array([ran[i] and _finish(per_lead[i], fs, cfg) for i in range(N_LEADS)])
     return Fiducials(fs, n, per_lead, quality, "neurokit2")
-
-
-# --------------------------------------------------------------------------------------------------
-# Cache
-# --------------------------------------------------------------------------------------------------
-
-class DelineationCache:
-    """On-disk cache of ``delineate`` results, one JSON file per (signal, fs, config).
-
-    The key is a SHA-256 of the float32 signal bytes, its shape, ``fs``, the config and
-    ``ALGORITHM_VERSION``; files live in ``cache_dir/<key[:2]>/<key>.json`` and are written atomically.
-    """
-
-    def __init__(self, cache_dir: str | Path):
-        self.dir = Path(cache_dir)
-
-    @staticmethod
-    def key(ecg: np.ndarray, fs: float, cfg: DelineationConfig) -> str:
-        h = hashlib.sha256()
-        arr = np.ascontiguousarray(np.asarray(ecg, dtype=np.float32))
-        h.update(repr(arr.shape).encode())
-        h.update(arr.tobytes())
-        h.update(json.dumps({"fs": float(fs), "cfg": asdict(cfg), "v": ALGORITHM_VERSION},
-                            sort_keys=True).encode())
-        return h.hexdigest()
-
-    def path(self, key: str) -> Path:
-        return self.dir / key[:2] / f"{key}.json"
-
-    def get(self, ecg: np.ndarray, fs: float, cfg: DelineationConfig) -> Fiducials | None:
-        p = self.path(self.key(ecg, fs, cfg))
-        if not p.is_file():
-            return None
-        try:
-            return Fiducials.from_json(p.read_text())
-        except (ValueError, KeyError):  # a truncated or foreign file is recomputed
-            return None
-
-    def put(self, ecg: np.ndarray, fs: float, cfg: DelineationConfig, fid: Fiducials) -> Path:
-        p = self.path(self.key(ecg, fs, cfg))
-        p.parent.mkdir(parents=True, exist_ok=True)
-        # two writers of one key (the page and the prefetch thread, two sessions) get their own
-        # temporary files (not mkstemp: its 0600 mode would make a shared cache unreadable to others)
-        atomic_write_text(p, fid.to_json())
-        return p
-
-    def delineate(self, ecg: np.ndarray, fs: float, cfg: DelineationConfig | None = None) -> Fiducials:
-        """``delineate`` through the cache."""
-        cfg = cfg or DelineationConfig()
-        hit = self.get(ecg, fs, cfg)
-        if hit is not None:
-            return hit
-        fid = delineate(ecg, fs, cfg)
-        self.put(ecg, fs, cfg, fid)
-        return fid
-
-

@@ -14,15 +14,16 @@ from __future__ import annotations
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from xand.constants import N_LEADS
 from xand.data.ludb import LudbRecord, list_ludb, read_ludb
-from xand.delineation.neurokit import (
-    CSE_TOLERANCE_MS, SCORED_KINDS, DelineationCache, DelineationConfig, delineate,
-)
+from xand.delineation.cache import DelineationCache
+from xand.delineation.methods import DELINEATORS, delineate
+from xand.delineation.neurokit import CSE_TOLERANCE_MS, SCORED_KINDS, DelineationConfig
 from xand.errors import DataError
 from xand.fiducials import Fiducials
 
@@ -120,7 +121,7 @@ def summarize_scores(scores: list[dict[str, dict]]) -> pd.DataFrame:
 
 
 def validate_synthetic(synth_dir: str | Path, ecg_ids: list[int] | None = None, tolerance_ms: float = 150.0,
-                       cfg: DelineationConfig | None = None) -> pd.DataFrame:
+                       cfg: DelineationConfig | None = None, delineator: str = "neurokit") -> pd.DataFrame:
     """Score ``delineate`` on the synthetic set, whose ground-truth fiducials are exact (written with
     the PTB-XL+ layout, read by ``xand.data.ptbxl_plus.read_fiducials``). Same table as ``validate_ludb``."""
     import wfdb
@@ -138,7 +139,8 @@ def validate_synthetic(synth_dir: str | Path, ecg_ids: list[int] | None = None, 
         sig, info = wfdb.rdsamp(str(root / meta.loc[eid, "filename_hr"]))
         ecg = sig.T.astype(np.float32)
         truth = read_fiducials(root, int(eid), fs=info["fs"], n_samples=ecg.shape[1])
-        scores.append(score_fiducials(truth, delineate(ecg, info["fs"], cfg), tolerance_ms=tolerance_ms))
+        det = delineate(ecg, info["fs"], delineator, **({"cfg": cfg} if delineator == "neurokit" and cfg else {}))
+        scores.append(score_fiducials(truth, det, tolerance_ms=tolerance_ms))
     table = summarize_scores(scores)
     table.attrs["records"] = ids
     return table
@@ -165,22 +167,70 @@ def _mask_overlap(r: LudbRecord, det: Fiducials) -> dict[str, tuple[int, int]]:
     return out
 
 
-def _validate_one(job: tuple) -> tuple[int, dict | None, str | None]:
-    ludb_dir, rec, cfg_dict, tolerance_ms, cache_dir = job
+def _validate_one(job: tuple) -> tuple[int, LudbRecord | None, Fiducials | None, str | None]:
+    ludb_dir, rec, delineator, options, cache_dir = job
     try:
         r = read_ludb(ludb_dir, rec)
-        cfg = DelineationConfig(**cfg_dict)
         if cache_dir is not None:
-            det = DelineationCache(cache_dir).delineate(r.signal, r.fs, cfg)
+            det = DelineationCache(cache_dir).delineate(r.signal, r.fs, delineator=delineator, **options)
         else:
-            det = delineate(r.signal, r.fs, cfg)
-        scores = score_fiducials(r.fiducials, det, tolerance_ms=tolerance_ms, spans=r.spans)
-        scores["_masks"] = _mask_overlap(r, det)
-        return rec, scores, None
+            det = delineate(r.signal, r.fs, delineator, **options)
+        return rec, r, det, None
     except DataError as exc:
-        return rec, None, str(exc)
+        return rec, None, None, str(exc)
     except Exception as exc:  # a batch reports and skips a record that breaks the delineator
-        return rec, None, f"{type(exc).__name__}: {exc}"
+        return rec, None, None, f"{type(exc).__name__}: {exc}"
+
+
+def cv_folds(records: list[int], k: int, seed: int = 0) -> list[list[int]]:
+    """``k`` record-level folds (a seeded shuffle dealt round-robin); every record is in exactly one."""
+    if k < 2 or k > len(records):
+        raise DataError(None, f"{k} folds for {len(records)} records", "2 <= K <= the number of records")
+    order = np.random.default_rng(seed).permutation(sorted(records))
+    return [sorted(int(r) for r in order[i::k]) for i in range(k)]
+
+
+def fit_offsets(scores: list[dict[str, dict]]) -> dict[str, float]:
+    """Per kind, the mean error (ms, detected minus reference) pooled over ``score_fiducials`` results:
+    the systematic offset ``methods.apply_offsets`` removes."""
+    out = {}
+    for kind in (scores[0] if scores else {}):
+        err = np.concatenate([np.asarray(s[kind]["errors_ms"], float) for s in scores])
+        if len(err):
+            out[kind] = float(np.mean(err))
+    return out
+
+
+#: Goals of the delineation issue for the intervals' mean absolute error against LUDB's experts (ms).
+INTERVAL_GOALS_MS: dict[str, float] = {"qrs_ms": 8.0, "pr_ms": 10.0, "qt_ms": 15.0}
+
+
+def _interval_errors(expert: list, detected: list) -> dict[str, np.ndarray]:
+    from xand.delineation.measure import INTERVALS
+
+    return {name: np.array([getattr(d, name) - getattr(e, name) for e, d in zip(expert, detected)], float)
+            for name in INTERVALS}
+
+
+def summarize_intervals(errors: dict[str, np.ndarray], n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """Per interval: records measured by both, mean error, SD, mean absolute error with a bootstrap
+    95 % CI over records, the goal and whether the MAE meets it."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for name, e in errors.items():
+        e = e[np.isfinite(e)]
+        if len(e):
+            boots = np.abs(e[rng.integers(0, len(e), (n_boot, len(e)))]).mean(axis=1)
+            lo, hi = np.percentile(boots, [2.5, 97.5])
+        else:
+            lo = hi = float("nan")
+        mae = float(np.mean(np.abs(e))) if len(e) else float("nan")
+        goal = INTERVAL_GOALS_MS.get(name, float("nan"))
+        rows.append({"interval": name, "n": int(len(e)), "mean_ms": float(np.mean(e)) if len(e) else float("nan"),
+                     "sd_ms": float(np.std(e, ddof=1)) if len(e) > 1 else float("nan"), "mae_ms": mae,
+                     "mae_lo": float(lo), "mae_hi": float(hi), "goal_ms": goal,
+                     "pass": bool(mae <= goal) if np.isfinite(goal) and np.isfinite(mae) else None})
+    return pd.DataFrame(rows).set_index("interval")
 
 
 def validate_ludb(
@@ -191,36 +241,58 @@ def validate_ludb(
     workers: int | None = None,
     progress: bool = False,
     cache_dir: str | Path | None = None,
+    delineator: str = "neurokit",
+    options: dict | None = None,
+    cv: int | None = None,
+    seed: int = 0,
 ) -> pd.DataFrame:
-    """Score ``delineate`` against LUDB's per-lead expert annotations.
+    """Score a delineator against LUDB's per-lead expert annotations.
 
     Every expert point is matched one-to-one to the nearest detected point of the same kind and lead
     within ``tolerance_ms``; detected points outside the lead's annotated span are not scored.
     Errors (detected minus expert, ms) are pooled over leads and records. The SD of the error is set
     next to the CSE tolerances (2 sigma; CSE Working Party 1985, as used by Martinez et al. 2004).
+    The clinical intervals (``xand.delineation.measure``) from the detected and from the expert points
+    are compared too.
+
+    With ``cv = K`` the records are split into K record-level folds; each fold is scored after removing
+    the systematic offsets (per kind, ``fit_offsets``) and the intervals' mean errors fitted on the other
+    K - 1 folds only, so no record is scored with a correction that saw it.
 
     Parameters
     ----------
     ludb_dir : LUDB folder
     records : record numbers (default: all in the folder)
     tolerance_ms : matching window (either side)
-    cfg : delineation configuration (default ``DelineationConfig()``)
+    cfg : NeuroKit configuration for ``delineator="neurokit"`` (default ``DelineationConfig()``)
     workers : processes (default: CPU count, at most the number of records)
     progress : show a tqdm bar
     cache_dir : reuse/keep delineations in a ``DelineationCache`` there
+    delineator : a name of ``xand.delineation.methods.DELINEATORS``
+    options : the delineator's options (``cfg`` is passed as ``options["cfg"]`` for neurokit)
+    cv : number of folds for the offset correction (None: raw marks, no correction)
+    seed : fold assignment
 
     Returns
     -------
     DataFrame indexed by fiducial kind: ``n_ref, n_det, tp, sensitivity, ppv, mean_ms, sd_ms,
-    median_abs_ms, cse_sd_ms, pass`` with ``attrs["records"]`` (scored), ``attrs["skipped"]``
-    ({record: reason}) and ``attrs["mask_iou"]`` ({head: intersection over union, pooled over leads and records, of the
-    clinical masks built from the expert and from the detected fiducials, inside the annotated span}).
+    median_abs_ms, cse_sd_ms, pass`` with ``attrs``: ``records`` (scored), ``skipped`` ({record:
+    reason}), ``mask_iou`` ({head: intersection over union, pooled over leads and records, of the
+    clinical masks from the expert and from the detected fiducials, inside the annotated span}),
+    ``intervals`` (the ``summarize_intervals`` table as ``{interval: {column: value}}``), ``offsets_ms`` and ``interval_offsets_ms`` (fitted on
+    every scored record, for use on new ECGs; empty without ``cv``), ``delineator``, ``options``, ``cv``.
     """
     import os
 
-    cfg = cfg or DelineationConfig()
+    from xand.delineation.measure import measure
+    from xand.delineation.methods import apply_offsets
+
+    DELINEATORS.get(delineator)
+    options = dict(options or {})
+    if delineator == "neurokit":
+        options["cfg"] = cfg or options.get("cfg") or DelineationConfig()
     recs = list(records) if records is not None else list_ludb(ludb_dir)
-    jobs = [(str(ludb_dir), int(r), asdict(cfg), tolerance_ms, None if cache_dir is None else str(cache_dir))
+    jobs = [(str(ludb_dir), int(r), delineator, options, None if cache_dir is None else str(cache_dir))
             for r in recs]
     n_workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
     results = []
@@ -230,8 +302,7 @@ def validate_ludb(
 
         bar = tqdm(total=len(jobs), desc="LUDB", unit="rec")
     if n_workers == 1:
-        it = map(_validate_one, jobs)
-        for res in it:
+        for res in map(_validate_one, jobs):
             results.append(res)
             if bar is not None:
                 bar.update()
@@ -243,16 +314,57 @@ def validate_ludb(
                     bar.update()
     if bar is not None:
         bar.close()
-    scores = [s for _, s, err in results if err is None]
-    overlaps = [s.pop("_masks") for s in scores]
+    ok = [(rec, r, det) for rec, r, det, err in results if err is None]
+    by_rec = {rec: (r, det) for rec, r, det in ok}
+
+    def score(r: LudbRecord, det: Fiducials) -> dict:
+        return score_fiducials(r.fiducials, det, tolerance_ms=tolerance_ms, spans=r.spans)
+
+    expert_m = {rec: measure(r.signal, r.fs, r.fiducials) for rec, r, _ in ok}
+    raw_scores = {rec: score(r, det) for rec, r, det in ok}
+    final_det: dict[int, Fiducials] = {}
+    det_m: dict[int, Any] = {}
+    offsets: dict[str, float] = {}
+    interval_offsets: dict[str, float] = {}
+    folds = cv_folds([rec for rec, _, _ in ok], cv, seed) if cv else [[rec for rec, _, _ in ok]]
+    for fold in folds:
+        train = [rec for rec in by_rec if rec not in fold] if cv else []
+        off = fit_offsets([raw_scores[rec] for rec in train]) if train else {}
+        corrected = {rec: apply_offsets(by_rec[rec][1], off) for rec in by_rec}
+        meas = {rec: measure(by_rec[rec][0].signal, by_rec[rec][0].fs, corrected[rec])
+                for rec in (train + fold)}
+        ioff = {}
+        if train:
+            errs = _interval_errors([expert_m[r] for r in train], [meas[r] for r in train])
+            ioff = {name: float(np.nanmean(e)) for name, e in errs.items() if np.isfinite(e).any()}
+        for rec in fold:
+            final_det[rec] = corrected[rec]
+            for name, o in ioff.items():
+                setattr(meas[rec], name, getattr(meas[rec], name) - o)
+            det_m[rec] = meas[rec]
+    if cv:
+        offsets = fit_offsets(list(raw_scores.values()))
+        all_corr = {rec: apply_offsets(by_rec[rec][1], offsets) for rec in by_rec}
+        errs = _interval_errors([expert_m[r] for r in by_rec],
+                                [measure(by_rec[r][0].signal, by_rec[r][0].fs, all_corr[r]) for r in by_rec])
+        interval_offsets = {name: float(np.nanmean(e)) for name, e in errs.items() if np.isfinite(e).any()}
+    scored = [rec for rec, _, _ in ok]
+    scores = [score(by_rec[rec][0], final_det[rec]) for rec in scored]
+    overlaps = [_mask_overlap(by_rec[rec][0], final_det[rec]) for rec in scored]
     table = summarize_scores(scores)
     table.attrs["mask_iou"] = {
         head: (sum(o[head][0] for o in overlaps) / max(1, sum(o[head][1] for o in overlaps)))
         if overlaps else float("nan") for head in (overlaps[0] if overlaps else {})}
-    table.attrs["records"] = [r for r, _, err in results if err is None]
-    table.attrs["skipped"] = {r: err for r, _, err in results if err is not None}
+    # a dict, not a DataFrame: pandas compares attrs on every operation and a frame there breaks that
+    table.attrs["intervals"] = summarize_intervals(
+        _interval_errors([expert_m[r] for r in scored], [det_m[r] for r in scored])).to_dict(orient="index")
+    table.attrs["records"] = scored
+    table.attrs["skipped"] = {rec: err for rec, _, _, err in results if err is not None}
     table.attrs["tolerance_ms"] = tolerance_ms
-    table.attrs["config"] = asdict(cfg)
+    table.attrs["delineator"] = delineator
+    table.attrs["options"] = {k: (asdict(v) if hasattr(v, "__dataclass_fields__") else v) for k, v in options.items()}
+    table.attrs["config"] = table.attrs["options"].get("cfg", table.attrs["options"])
+    table.attrs["cv"] = cv
+    table.attrs["offsets_ms"] = offsets
+    table.attrs["interval_offsets_ms"] = interval_offsets
     return table
-
-

@@ -49,7 +49,8 @@ import torch
 from torch import Tensor, nn
 
 from xand.constants import N_LEADS
-from xand.errors import DataError, UnknownNameError
+from xand.errors import DataError
+from xand.registry import Registry
 
 
 @dataclass
@@ -98,30 +99,22 @@ class IGConfig:
 
 
 #: name -> function(model, x, target, **kw) -> (map (1,12,T) Tensor|ndarray, delta, params, note)
-ATTRIBUTION_METHODS: dict[str, Callable[..., tuple]] = {}
+ATTRIBUTION_METHODS: Registry[Callable[..., tuple]] = Registry("attribution method", default="ig")
 
 #: name -> function(x (1,12,T), **kw) -> baseline tensor (1,12,T)
-BASELINES: dict[str, Callable[..., Tensor]] = {}
+BASELINES: Registry[Callable[..., Tensor]] = Registry("IG baseline", default="zeros")
 
 
 def register_method(name: str) -> Callable:
     """Decorator adding an attribution method to ``ATTRIBUTION_METHODS`` under ``name``."""
 
-    def deco(fn: Callable) -> Callable:
-        ATTRIBUTION_METHODS[name] = fn
-        return fn
-
-    return deco
+    return ATTRIBUTION_METHODS.register(name)
 
 
 def register_baseline(name: str) -> Callable:
     """Decorator adding a named IG baseline to ``BASELINES``."""
 
-    def deco(fn: Callable) -> Callable:
-        BASELINES[name] = fn
-        return fn
-
-    return deco
+    return BASELINES.register(name)
 
 
 # ---------------------------------------------------------------------------------------------- baselines
@@ -156,9 +149,7 @@ def _noise(x: Tensor, noise_std: float = 0.1, seed: int = 0, **_: Any) -> Tensor
 def make_baseline(x: Tensor, baseline: str | float | Tensor | np.ndarray = "zeros", **kw: Any) -> Tensor:
     """A baseline tensor shaped like ``x`` from a name in ``BASELINES``, a scalar or an array."""
     if isinstance(baseline, str):
-        if baseline not in BASELINES:
-            raise UnknownNameError("IG baseline", baseline, list(BASELINES))
-        return BASELINES[baseline](x, **kw)
+        return BASELINES.create(baseline, x, **kw)
     if isinstance(baseline, (int, float)):
         return torch.full_like(x, float(baseline))
     b = torch.as_tensor(np.asarray(baseline) if isinstance(baseline, np.ndarray) else baseline,
@@ -608,8 +599,7 @@ def attribute(model: nn.Module, x: Tensor | np.ndarray, target: int = 0, method:
     -------
     Attribution with ``map (12, T)`` float32
     """
-    if method not in ATTRIBUTION_METHODS:
-        raise UnknownNameError("attribution method", method, list(ATTRIBUTION_METHODS))
+    ATTRIBUTION_METHODS.get(method)  # an unknown name lists the valid ones
     x = _as_input(x)
     x = x.to(_device(model, x.device))
     t0 = time.perf_counter()

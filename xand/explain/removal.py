@@ -25,17 +25,15 @@ from typing import Callable
 
 import numpy as np
 
-from xand.errors import DataError, UnknownNameError
+from xand.errors import DataError
+from xand.registry import Registry
 
-REMOVALS: dict[str, Callable[..., np.ndarray]] = {}
+REMOVALS: Registry[Callable[..., np.ndarray]] = Registry("removal", default="linear")
 
 
 def register_removal(name: str) -> Callable:
     """Register ``fn(x, remove, rng) -> x'`` under ``name`` (see :data:`REMOVALS`)."""
-    def deco(fn: Callable) -> Callable:
-        REMOVALS[name] = fn
-        return fn
-    return deco
+    return REMOVALS.register(name)
 
 
 def _runs(row: np.ndarray) -> np.ndarray:
@@ -92,6 +90,4 @@ def road(x: np.ndarray, remove: np.ndarray, rng: np.random.Generator | None = No
 def remove_samples(x: np.ndarray, remove: np.ndarray, how: str = "linear",
                    rng: np.random.Generator | None = None) -> np.ndarray:
     """Remove ``remove``'s samples from ``x`` with the operator ``how`` (a name in :data:`REMOVALS`)."""
-    if how not in REMOVALS:
-        raise UnknownNameError("removal", how, list(REMOVALS))
-    return REMOVALS[how](x, remove, rng)
+    return REMOVALS.create(how, x, remove, rng)

@@ -51,7 +51,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from xand.errors import DataError, UnknownNameError
+from xand.errors import DataError
 from xand.explain.attribution import ATTRIBUTION_METHODS, attribute, eval_mode, method_kwargs
 from xand.explain.scores import cas, pointing_game, rank_accuracy
 from xand.fileio import atomic_write_text
@@ -374,8 +374,7 @@ def sanity_check(run_dir: str | Path, data_dir: str | Path, cfg: SanityConfig | 
 
     cfg = cfg or SanityConfig()
     for m in cfg.methods:
-        if m not in ATTRIBUTION_METHODS:
-            raise UnknownNameError("attribution method", m, list(ATTRIBUTION_METHODS))
+        ATTRIBUTION_METHODS.get(m)  # an unknown name lists the valid ones
     pred = load_run(run_dir)
     todo = list(cases(pred, data_dir, cfg.split, list(cfg.heads) if cfg.heads else None, cfg.n_per_head,
                       cfg.single_pathology, cfg.fiducial_source, cache_dir))

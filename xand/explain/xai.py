@@ -220,7 +220,8 @@ def _ptbxl_plus_source(folder: Path) -> Callable[[int, np.ndarray, float, float,
 
 def _delineation_source(cache_dir: str | Path | None = None) -> Callable[[int, np.ndarray, float, float, int],
                                                                          Fiducials]:
-    from xand.delineation.neurokit import DelineationCache, delineate
+    from xand.delineation.cache import DelineationCache
+    from xand.delineation.methods import delineate
 
     run = DelineationCache(cache_dir).delineate if cache_dir is not None else delineate
 
@@ -364,8 +365,8 @@ def _check_methods(method: str, compare_method: str | None, method_kw: dict[str,
     from xand.explain.attribution import ATTRIBUTION_METHODS
 
     for name in (method, compare_method):
-        if name is not None and name not in ATTRIBUTION_METHODS:
-            raise UnknownNameError("attribution method", name, list(ATTRIBUTION_METHODS))
+        if name is not None:
+            ATTRIBUTION_METHODS.get(name)  # an unknown name lists the valid ones
     # the parameters after (model, x, target)
     params = list(inspect.signature(ATTRIBUTION_METHODS[method]).parameters.values())[3:]
     if not any(p.kind is p.VAR_KEYWORD for p in params):

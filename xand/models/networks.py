@@ -27,24 +27,20 @@ import torch
 from torch import Tensor, nn
 
 from xand.constants import N_LEADS, SUPERCLASSES
-from xand.errors import UnknownNameError
+from xand.registry import Registry
 
-_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+#: name -> model class or factory(**cfg) -> nn.Module
+MODELS: Registry[Callable[..., nn.Module]] = Registry("model", default="leadwise")
 
 
 def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
-    """Decorator registering a model class or factory under ``name``."""
-
-    def deco(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        _REGISTRY[name] = factory
-        return factory
-
-    return deco
+    """Decorator registering a model class or factory under ``name`` (``MODELS.register``)."""
+    return MODELS.register(name)
 
 
 def list_models() -> list[str]:
     """Registered model names, the default (``leadwise``) first."""
-    return sorted(_REGISTRY, key=lambda n: (n != "leadwise", n))
+    return MODELS.names()
 
 
 def create_model(name: str, **cfg) -> nn.Module:
@@ -55,11 +51,7 @@ def create_model(name: str, **cfg) -> nn.Module:
     UnknownNameError
         ``name`` is not registered (the message lists the valid names).
     """
-    try:
-        factory = _REGISTRY[name]
-    except KeyError:
-        raise UnknownNameError("model", name, list_models()) from None
-    model = factory(**cfg)
+    model = MODELS.create(name, **cfg)
     model.model_name = name
     return model
 

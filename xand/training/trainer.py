@@ -59,7 +59,8 @@ from xand.constants import HEADS, N_LEADS, SUPERCLASSES
 from xand.data.preprocess import PreprocessConfig, filter_ecg, normalize, resample
 from xand.errors import DataError, UnknownNameError, XandError
 from xand.metrics import auc_or_none, binary_metrics, tune_threshold
-from xand.models.networks import create_model, list_models, n_parameters
+from xand.models.networks import MODELS, create_model, n_parameters
+from xand.registry import Registry
 
 # --------------------------------------------------------------------------------------------- config
 
@@ -121,10 +122,8 @@ class TrainConfig:
         bad = [h for h in self.heads if h not in HEADS]
         if bad:
             raise UnknownNameError("head", bad[0], HEADS)
-        if self.model not in list_models():
-            raise UnknownNameError("model", self.model, list_models())
-        if self.loss not in LOSSES:
-            raise UnknownNameError("loss", self.loss, LOSSES)
+        MODELS.get(self.model)  # an unknown name lists the valid ones
+        LOSSES.get(self.loss)
         if self.amp not in ("auto", "off", "fp16", "bf16"):
             raise UnknownNameError("amp mode", self.amp, ("auto", "off", "fp16", "bf16"))
 
@@ -185,10 +184,9 @@ def _weighted_bce(cfg: TrainConfig, pos_weight: Tensor) -> Callable[[Tensor, Ten
 
 #: loss name -> factory(cfg, pos_weight (n_outputs,)) -> loss(logits, targets); the loss must work on logits
 #: of any device (training: the training device; validation: the CPU logits of ``predict_logits``)
-LOSSES: dict[str, Callable[[TrainConfig, Tensor], Callable[[Tensor, Tensor], Tensor]]] = {
-    "focal": _focal,
-    "bce": _weighted_bce,
-}
+LOSSES: Registry[Callable[[TrainConfig, Tensor], Callable[[Tensor, Tensor], Tensor]]] = Registry("loss", default="focal")
+LOSSES.register("focal", _focal)
+LOSSES.register("bce", _weighted_bce)
 
 
 def auc_score(y: np.ndarray, p: np.ndarray) -> float | None:
@@ -659,7 +657,7 @@ def _train_unit(ctx: _Context, unit: _Unit, config: dict[str, Any]) -> dict[str,
     scaler = torch.amp.GradScaler(device.type, enabled=ctx.amp == torch.float16)
     pos = unit.train_y.sum(0)
     pos_weight = torch.as_tensor((n_train - pos) / np.maximum(pos, 1), dtype=torch.float32, device=device)
-    loss_fn = LOSSES[cfg.loss](cfg, pos_weight)
+    loss_fn = LOSSES.create(cfg.loss, cfg, pos_weight)
     gen = torch.Generator().manual_seed(cfg.seed)
 
     rows_t = torch.as_tensor(unit.train_rows, device=device)
