@@ -86,6 +86,11 @@ with right:
     score_column(sel.head, view, status_of(row, sel.head), sanity_for(sel, sel.head, sel.method),
                  chosen=method_choice(sel.run_dir, sel.head))
 
+with st.expander("Measurements", expanded=True):
+    from pages.common.measurements import measurements_panel
+
+    measurements_panel(str(sel.data_dir), str(sel.cfg.cache_dir), ecg_id)
+
 lead_charts(view, "review")
 
 st.subheader("Report")

@@ -633,3 +633,18 @@ def test_compare_with_wave_level_attribution_shows_each_heads_wave_table(env):
     heats = [sp for sp in plotly_specs(at) if any(t.get("name") == "waves" for t in sp["data"])]
     assert len(heats) == len(heads_of(env)[:4]) and all(h in heats[i]["layout"]["title"]["text"]
                                                          for i, h in enumerate(heads))
+
+
+def test_review_shows_the_ecgs_measurements_and_the_chosen_qtc_formula(env):
+    """Rate, intervals, QTc and axes beside the trace are what ``xand`` measures for the same record."""
+    from xand.delineation.measure import measure_record
+
+    at = run_app({"record": 7})
+    assert not at.exception
+    want = measure_record(str(env / "demo"), 7)
+    assert metric(at, "Heart rate") == f"{want.heart_rate_bpm:.0f} bpm"
+    assert metric(at, "QRS") == f"{want.qrs_ms:.0f} ms" and metric(at, "QT") == f"{want.qt_ms:.0f} ms"
+    assert metric(at, "QTc (Bazett)") == f"{want.qtc('bazett'):.0f} ms"
+    at.selectbox(key="review_qtc_formula").set_value("fridericia").run()
+    assert metric(at, "QTc (Fridericia)") == f"{want.qtc('fridericia'):.0f} ms"
+    assert any("mean absolute error" in c.value for c in at.caption)

@@ -342,6 +342,24 @@ def measure_ecg(ecg: np.ndarray, fs: float, delineator: str = "neurokit", fiduci
     return m
 
 
+def measure_record(dataset: Any, ecg_id: int, delineator: str = "neurokit", calibrated: bool = True,
+                   cache_dir: str | None = None) -> Measurements:
+    """``measure_ecg`` of one record of a PTB-XL-layout folder (a path or an open ``xand.data.ptbxl.PTBXL``),
+    at the highest rate on disk (500 Hz when ``records500/`` holds it: five times finer than 100 Hz)."""
+    from xand.data.ptbxl import PTBXL
+
+    ds = dataset if isinstance(dataset, PTBXL) else PTBXL(dataset)
+    data_dir = ds.data_dir
+    rates = [r for r, p in ds.paths(int(ecg_id)).items() if p.with_suffix(".hea").is_file()]
+    if not rates:
+        raise DataError(data_dir, f"record {ecg_id} has no signal files", "records100/ or records500/ files")
+    fs = max(rates)
+    m = measure_ecg(ds.load(int(ecg_id), fs=fs), float(fs), delineator, calibrated=calibrated, cache_dir=cache_dir)
+    if fs < 250:
+        m.notes.append(f"measured at {fs} Hz: timing resolution {1000 / fs:.0f} ms")
+    return m
+
+
 def measurement_row(m: Measurements) -> dict[str, Any]:
     """One flat table row: rate, intervals, every QTc, axes, ST per lead (``st_<lead>_mv``), notes."""
     row: dict[str, Any] = {k: getattr(m, k) for k in ("heart_rate_bpm", "rr_ms", "sdnn_ms", "rmssd_ms", *INTERVALS)}
@@ -379,4 +397,4 @@ def measure_records(path: str, delineator: str = "neurokit", limit: int | None =
 
 
 __all__ = ["CALIBRATIONS", "INTERVALS", "QTC_FORMULAS", "Calibration", "Measurements", "global_beats", "measure",
-           "measure_ecg", "measure_records", "measurement_row"]
+           "measure_ecg", "measure_record", "measure_records", "measurement_row"]
