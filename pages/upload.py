@@ -35,7 +35,7 @@ def upload_fiducials(digest: str, _ecg: np.ndarray, fs: float):
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def upload_view(run_dir: str | None, stamp: float | None, digest: str, head: str, method: str,
+def upload_view(run_dir: str | None, stamp: float | None, digest: str, head: str, method: str, data_dir: str,
                 _ecg: np.ndarray, fs: float) -> View:
     """Explain the uploaded window with one head (cached in memory by content, run, head and method)."""
     fid = upload_fiducials(digest, _ecg, fs)
@@ -48,7 +48,7 @@ def upload_view(run_dir: str | None, stamp: float | None, digest: str, head: str
 
     pred = get_predictor(run_dir, stamp)
     with _EXPLAIN_LOCK:  # one model computation at a time per process (see pages.common.explain_view)
-        e = explain_ecg(pred, _ecg, fs, head, method, fid)
+        e = explain_ecg(pred, _ecg, fs, head, method, fid, reference_data=data_dir)
     return View(
         ecg_id=0, head=head, method=method, fs=float(e.fs), probability=float(e.probability),
         threshold=threshold_of(pred, head), attribution=np.asarray(e.attribution.map, dtype=np.float32),
@@ -159,7 +159,7 @@ if predictor is not None and sel.head not in predictor.heads:
     st.stop()
 try:
     with st.spinner(f"Delineating and explaining with {sel.method} ({sel.head}) …"):
-        view = upload_view(run, stamp, digest, sel.head, sel.method, window, rec.fs)
+        view = upload_view(run, stamp, digest, sel.head, sel.method, str(sel.data_dir), window, rec.fs)
 except XandError as exc:
     st.error(f"Cannot explain this ECG: {exc}")
     st.stop()

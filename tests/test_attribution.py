@@ -451,3 +451,78 @@ def test_gradshap_on_cuda_is_seeded_and_leaves_the_cuda_generator_alone():
     np.testing.assert_array_equal(a.map, b.map)
     c = attribute(m, x, 0, "gradshap", n_samples=8, seed=6)
     assert not np.array_equal(a.map, c.map)
+
+
+# ------------------------------------------------------------- gradient-only IG and Expected Gradients
+
+def test_gradient_only_ig_on_a_linear_model_is_w_whatever_the_baseline():
+    m, x = Linear().eval(), _x()
+    for baseline in ("zeros", "blur"):
+        a = attribute(m, x, 0, "ig_grad", baseline=baseline, n_steps=7)
+        np.testing.assert_allclose(a.map, m.w.detach().numpy(), rtol=1e-4, atol=1e-5)
+        assert a.delta is None and a.params["multiply_by_inputs"] is False and "completeness" in a.note
+
+
+def test_gradient_only_ig_matches_captum_directly():
+    from captum.attr import IntegratedGradients
+
+    m, x = OneLead().eval(), _x(3)
+    a = attribute(m, x, 0, "ig_grad", n_steps=16, fuse_bn=False)
+    want = IntegratedGradients(m, multiply_by_inputs=False).attribute(
+        x, baselines=torch.zeros_like(x), target=0, n_steps=16, method="gausslegendre")
+    np.testing.assert_allclose(a.map, want[0].detach().numpy(), rtol=1e-5, atol=1e-6)
+    assert (a.map[[i for i in range(12) if i != 4]] == 0).all()  # the lead the model ignores gets nothing
+
+
+def test_expected_gradients_with_one_reference_is_ig_from_that_reference():
+    m, x = Linear().eval(), _x()
+    ref = _x(7)
+    a = attribute(m, x, 0, "expected_gradients", references=ref.numpy(), n_samples=8)
+    np.testing.assert_allclose(a.map, ((x - ref)[0] * m.w).detach().numpy(), rtol=1e-4, atol=1e-4)
+    assert a.delta < 1e-3 and a.params["references"] == 1 and a.params["n_samples"] == 8
+
+
+def test_expected_gradients_averages_over_its_references_and_is_seeded():
+    m, x = Linear().eval(), _x()
+    refs = torch.cat([_x(s) for s in (11, 12, 13)])
+    a = attribute(m, x, 0, "expected_gradients", references=refs, n_samples=64, seed=2)
+    b = attribute(m, x, 0, "expected_gradients", references=refs, n_samples=64, seed=2)
+    np.testing.assert_array_equal(a.map, b.map)
+    # linear model: the map is (x - the mean of the drawn references) * w, so it sums to f(x) - mean f(ref)
+    f = lambda t: m(t).sum().item()  # noqa: E731
+    drawn_mean = float(a.map.sum())
+    assert min(f(x) - f(r[None]) for r in refs) - 1e-3 <= drawn_mean <= max(f(x) - f(r[None]) for r in refs) + 1e-3
+
+
+def test_expected_gradients_needs_references_of_the_inputs_shape():
+    m, x = Linear().eval(), _x()
+    with pytest.raises(DataError, match="reference"):
+        attribute(m, x, 0, "expected_gradients")
+    with pytest.raises(DataError, match="references of shape"):
+        attribute(m, x, 0, "expected_gradients", references=np.zeros((2, 12, T + 1), np.float32))
+
+
+def test_reference_bank_draws_training_negatives_prepared_as_model_input(synth_dir):
+    from xand.constants import NEGATIVE
+    from xand.data.preprocess import PreprocessConfig
+    from xand.data.ptbxl import PTBXL
+    from xand.explain.references import reference_bank
+
+    class Pred:
+        preprocess_cfg = PreprocessConfig(fs=100)
+
+        def prepare_batch(self, ecgs, fs):
+            return torch.as_tensor(np.asarray(ecgs, np.float32) * 2.0)
+
+    pred = Pred()
+    bank = reference_bank(pred, synth_dir, "MI", n=5, seed=1)
+    assert bank.shape == (5, 12, 1000) and bank.dtype == np.float32 and not bank.flags.writeable
+    assert reference_bank(pred, synth_dir, "MI", n=5, seed=1) is bank  # cached
+    ds = PTBXL(synth_dir)
+    lab = ds.labels()
+    negatives = lab.index[(lab["split"] == "train") & (lab["MI"] == NEGATIVE)]
+    loaded = {int(i): ds.load(int(i), fs=100) * 2.0 for i in negatives}
+    for ref in bank:  # every reference is one of the training negatives, prepared as the model's input
+        assert any(np.allclose(ref, v) for v in loaded.values())
+    with pytest.raises(DataError):
+        reference_bank(pred, synth_dir, "MI", split="nonexistent")

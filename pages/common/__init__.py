@@ -584,7 +584,7 @@ def explain_view(data_dir: str, cache_dir: str, plus_dir: str | None, run_dir: s
     # One explanation at a time per process: Captum's layer methods hook the shared models, and two
     # at once on 2 cores only slow each other down.
     with _EXPLAIN_LOCK:
-        e = explain_ecg(pred, ecg, fs, head, method, fid, perturbation=False)
+        e = explain_ecg(pred, ecg, fs, head, method, fid, perturbation=False, reference_data=data_dir)
     return View(
         ecg_id=int(ecg_id), head=head, method=method, fs=float(e.fs),
         probability=float(e.probability),

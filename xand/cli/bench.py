@@ -6,13 +6,14 @@ import argparse
 import importlib
 
 NAME = "bench"
-HELP = "benchmarks: prepare throughput, training/inference ECG/s, explanation latency"
+HELP = "benchmarks: prepare throughput, training/inference ECG/s, explanation latency, delineation time"
 
 #: what -> module whose ``benchmark(args) -> dict`` runs it
 BENCHES = {
     "prepare": "xand.bench.prepare",
     "train": "xand.bench.train",
     "explain": "xand.bench.explain",
+    "delineate": "xand.bench.delineate",
 }
 
 

@@ -19,6 +19,10 @@ Methods (``ATTRIBUTION_METHODS``)
 ``"gradshap"``  GradientShap / expected gradients (Lundberg & Lee, NeurIPS 2017; Erion et al. 2019):
                 random points between ``x`` (+ noise ``stdevs``) and baselines drawn from a
                 distribution (default: the named baselines zeros, blur and noise), seeded.
+``"ig_grad"``   gradient-only IG (``multiply_by_inputs=False``; Ancona et al., ICLR 2018): the path-averaged
+                gradient, without the input factor that makes zero-baseline IG follow the amplitude.
+``"expected_gradients"`` Expected Gradients (Erion et al., Nat Mach Intell 2021): baselines drawn from
+                reference ECGs (the head's training negatives, ``xand.explain.references``), no noise.
 ``"saliency"``  absolute input gradient (Simonyan et al. 2014).
 ``"gradcam"``   Grad-CAM (Selvaraju et al., ICCV 2017) on ``model.cam_layer``. For lead-wise models the
                 layer sees a batch of ``B*12`` single-lead signals (lead-major), so the CAM is per lead:
@@ -28,6 +32,7 @@ Methods (``ATTRIBUTION_METHODS``)
                 one ``(T')`` curve, broadcast to all 12 leads (``Attribution.note`` says so): Grad-CAM has
                 no lead resolution there.
 ``"occlusion"`` sliding-window occlusion along time, one lead at a time (Zeiler & Fergus, ECCV 2014).
+``"waves"``     lead x wave-segment ablation (``xand.explain.waves``): one feature per lead x P/PR/QRS/ST/T/TP.
 
 Speed
 -----
@@ -314,6 +319,60 @@ def _gradshap(model: nn.Module, x: Tensor, target: int, *, n_samples: int = 16, 
     return attr, float(delta.abs().mean()), params, None
 
 
+@register_method("ig_grad")
+def _ig_grad(model: nn.Module, x: Tensor, target: int, *, n_steps: int | None = None,
+             quadrature: str | None = None, internal_batch_size: int | None | object = _UNSET,
+             baseline: str | float | Tensor | None = None, blur_sigma: float = 10.0, noise_std: float = 0.1,
+             seed: int = 0, fuse_bn: bool | None = None) -> tuple:
+    """Gradient-only Integrated Gradients: the gradient averaged along the path from the baseline,
+    *not* multiplied by ``x - baseline`` (Captum ``multiply_by_inputs=False``; the "local" attribution of
+    Ancona et al., ICLR 2018). Without the input factor the map no longer follows the ECG's amplitude,
+    at the price of completeness (no convergence delta)."""
+    from captum.attr import IntegratedGradients
+
+    cfg = IGConfig()
+    n_steps = cfg.n_steps if n_steps is None else n_steps
+    quadrature = cfg.quadrature if quadrature is None else quadrature
+    internal_batch_size = cfg.internal_batch_size if internal_batch_size is _UNSET else internal_batch_size
+    baseline = cfg.baseline if baseline is None else baseline
+    fuse_bn = cfg.fuse_bn if fuse_bn is None else fuse_bn
+    base = make_baseline(x, baseline, blur_sigma=blur_sigma, noise_std=noise_std, seed=seed)
+    attr = IntegratedGradients(gradient_model(model, fuse_bn), multiply_by_inputs=False).attribute(
+        x, baselines=base, target=target, n_steps=n_steps, method=quadrature,
+        internal_batch_size=internal_batch_size)
+    params = {"n_steps": n_steps, "quadrature": quadrature, "internal_batch_size": internal_batch_size,
+              "baseline": baseline if isinstance(baseline, (str, int, float)) else "tensor", "fuse_bn": fuse_bn,
+              "multiply_by_inputs": False}
+    return attr, None, params, "path-averaged gradient (not multiplied by the input): no completeness"
+
+
+#: Methods that need reference ECGs (``references=xand.explain.references.reference_bank(...)``).
+NEEDS_REFERENCES = frozenset({"expected_gradients"})
+
+
+@register_method("expected_gradients")
+def _expected_gradients(model: nn.Module, x: Tensor, target: int, *, references: Tensor | np.ndarray | None = None,
+                        n_samples: int = 32, seed: int = 0, fuse_bn: bool = True) -> tuple:
+    """Expected Gradients (Erion et al., Nat Mach Intell 3:620, 2021): IG with the baseline drawn from
+    the data's distribution, ``E_{x' ~ D, a ~ U(0,1)}[(x - x') * grad f(x' + a (x - x'))]``, here with
+    ``D`` = reference ECGs (training negatives of the head, ``reference_bank``) and ``n_samples`` draws.
+    Captum's GradientShap with ``stdevs=0`` computes exactly this estimator."""
+    from captum.attr import GradientShap
+
+    if references is None:
+        raise DataError(None, "Expected Gradients without reference ECGs",
+                        "references = xand.explain.references.reference_bank(predictor, data_dir, head)")
+    ref = torch.as_tensor(np.asarray(references, dtype=np.float32) if isinstance(references, np.ndarray)
+                          else references).to(x)
+    if ref.ndim != 3 or tuple(ref.shape[1:]) != tuple(x.shape[1:]):
+        raise DataError(None, f"references of shape {tuple(ref.shape)}", f"(K, {x.shape[1]}, {x.shape[2]})")
+    with _seeded(seed, x.device):
+        attr, delta = GradientShap(gradient_model(model, fuse_bn)).attribute(
+            x, baselines=ref, target=target, n_samples=n_samples, stdevs=0.0, return_convergence_delta=True)
+    params = {"n_samples": n_samples, "seed": seed, "references": int(ref.shape[0]), "fuse_bn": fuse_bn}
+    return attr, float(delta.abs().mean()), params, None
+
+
 @register_method("saliency")
 def _saliency(model: nn.Module, x: Tensor, target: int, *, abs: bool = True,  # noqa: A002
               fuse_bn: bool = True) -> tuple:
@@ -575,9 +634,15 @@ def _waves(model: nn.Module, x: Tensor, target: int, *, segments: np.ndarray | N
     return attr, None, {"features": "lead x segment (P, PR, QRS, ST, T, TP)", "removal": "linear"}, None
 
 
-def method_kwargs(method: str, segments: np.ndarray | None) -> dict[str, Any]:
-    """The extra arguments ``method`` needs from the ECG (its segments for :data:`NEEDS_SEGMENTS`)."""
-    return {"segments": segments} if method in NEEDS_SEGMENTS else {}
+def method_kwargs(method: str, segments: np.ndarray | None, references: np.ndarray | None = None) -> dict[str, Any]:
+    """The extra arguments ``method`` needs: the ECG's segments for :data:`NEEDS_SEGMENTS`, reference
+    ECGs for :data:`NEEDS_REFERENCES`."""
+    kw: dict[str, Any] = {}
+    if method in NEEDS_SEGMENTS:
+        kw["segments"] = segments
+    if method in NEEDS_REFERENCES:
+        kw["references"] = references
+    return kw
 
 
 # ----------------------------------------------------------------------------------------------- the call

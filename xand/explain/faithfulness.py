@@ -86,6 +86,32 @@ def curve(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, order: np.
     return np.asarray(predict(np.stack(batch)), dtype=np.float64)
 
 
+def faithfulness_correlation(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, rel: np.ndarray,
+                             labels: np.ndarray, subsets: list[np.ndarray], how: str = "linear",
+                             p_full: float | None = None) -> float | None:
+    """Faithfulness correlation (Bhatt et al., IJCAI 2020): over the given random subsets ``S`` of patches,
+    the Pearson correlation between ``sum_{i in S} rel_i`` and ``f(x) - f(x with S removed)``.
+
+    Parameters
+    ----------
+    predict : ``(B, 12, T) -> (B,)``; x : ``(12, T)``; rel : ``(n,)`` relevance per patch
+    labels : ``(12, T)`` patch index of every sample (``patch_labels``); subsets : arrays of patch indices
+    how : removal operator (``xand.explain.removal.REMOVALS``); p_full : ``f(x)`` when already known
+
+    Returns
+    -------
+    The correlation, or None when the drops or the sums do not vary (undefined).
+    """
+    x = np.asarray(x, np.float32)
+    if p_full is None:
+        p_full = float(predict(x[None])[0])
+    rng = np.random.default_rng(0)  # only ROAD's noise draws from it; "linear" is deterministic
+    batch = [remove_samples(x, np.isin(labels, s), how, rng) for s in subsets]
+    drops = p_full - np.asarray(predict(np.stack(batch)), dtype=np.float64)
+    sums = np.array([np.asarray(rel)[np.asarray(s)].sum() for s in subsets])
+    return None if np.ptp(drops) == 0 or np.ptp(sums) == 0 else float(np.corrcoef(sums, drops)[0, 1])
+
+
 def faithfulness(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, attr: np.ndarray, width: int = 4,
                  n_random: int = 5, n_subsets: int = 50, subset_fraction: float = 0.1,
                  seed: int = 0) -> dict[str, Any]:
@@ -129,13 +155,7 @@ def faithfulness(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, att
     road_l = curve(predict, x, lerf, labels, n, ROAD_FRACTIONS, how="road", seed=seed)
     k = max(1, int(round(subset_fraction * n)))
     subsets = [rng.choice(n, size=k, replace=False) for _ in range(n_subsets)]
-    batch = []
-    for s in subsets:
-        m = np.isin(labels, s)
-        batch.append(remove_samples(x, m, "linear"))
-    drops = p_full - np.asarray(predict(np.stack(batch)), dtype=np.float64)
-    sums = np.array([rel[s].sum() for s in subsets])
-    corr = None if np.ptp(drops) == 0 or np.ptp(sums) == 0 else float(np.corrcoef(sums, drops)[0, 1])
+    corr = faithfulness_correlation(predict, x, rel, labels, subsets, p_full=p_full)
     out.update(deletion_auc=_auc(fr, dele), insertion_auc=_auc(fr, ins), road_morf_auc=_auc(rf, road_m),
                road_lerf_auc=_auc(rf, road_l), faithfulness_corr=corr, deletion_curve=list(map(float, dele)))
     out["road_gap"] = out["road_lerf_auc"] - out["road_morf_auc"]
@@ -220,7 +240,8 @@ def faithfulness_check(run_dir: str | Path, data_dir: str | Path, cfg: Faithfuln
     from dataclasses import asdict
 
     from xand.data.prepare import content_key
-    from xand.explain.attribution import ATTRIBUTION_METHODS, attribute, method_kwargs
+    from xand.explain.attribution import ATTRIBUTION_METHODS, NEEDS_REFERENCES, attribute, method_kwargs
+    from xand.explain.references import reference_bank
     from xand.explain.cohort import cases, run_cases
     from xand.explain.xai import _predict_fn
     from xand.fileio import atomic_write_text
@@ -241,7 +262,8 @@ def faithfulness_check(run_dir: str | Path, data_dir: str | Path, cfg: Faithfuln
         predict = _predict_fn(model, target, next(model.parameters()).device)
         x = case.x[0].detach().cpu().numpy()
         for method in cfg.methods:
-            amap = attribute(model, case.x, target, method, **method_kwargs(method, case.segments)).map
+            refs = reference_bank(pred, data_dir, case.head) if method in NEEDS_REFERENCES else None
+            amap = attribute(model, case.x, target, method, **method_kwargs(method, case.segments, refs)).map
             f = faithfulness(predict, x, amap, width, cfg.n_random, cfg.n_subsets, seed=cfg.seed + case.ecg_id)
             per_ecg.append({"ecg_id": case.ecg_id, "head": case.head, "method": method,
                             **{k: f[k] for k in (*FAITHFULNESS_KEYS, "p_full")}})

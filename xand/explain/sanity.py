@@ -52,7 +52,7 @@ import torch
 from torch import nn
 
 from xand.errors import DataError
-from xand.explain.attribution import ATTRIBUTION_METHODS, attribute, eval_mode, method_kwargs
+from xand.explain.attribution import ATTRIBUTION_METHODS, NEEDS_REFERENCES, attribute, eval_mode, method_kwargs
 from xand.explain.scores import cas, pointing_game, rank_accuracy
 from xand.fileio import atomic_write_text
 
@@ -381,13 +381,21 @@ def sanity_check(run_dir: str | Path, data_dir: str | Path, cfg: SanityConfig | 
     per_ecg: list[dict[str, Any]] = []
     blocks_of: dict[str, list[list[str]]] = {}
 
+    def _references(method: str, head: str):
+        if method not in NEEDS_REFERENCES:
+            return None
+        from xand.explain.references import reference_bank
+
+        return reference_bank(pred, data_dir, head)
+
     def work(case) -> None:
         model, target = pred.model(case.head), int(pred.target(case.head))
         if case.head not in blocks_of:
             blocks_of[case.head] = parameter_blocks(model, case.x, cfg.max_blocks)
         for method in cfg.methods:
             r = randomisation_test(model, case.x, target, case.mask, method, blocks_of[case.head],
-                                   cfg.seed + case.ecg_id, **method_kwargs(method, case.segments))
+                                   cfg.seed + case.ecg_id,
+                                   **method_kwargs(method, case.segments, _references(method, case.head)))
             per_ecg.append({"ecg_id": case.ecg_id, "head": case.head, "method": method, **r})
 
     t0 = time.perf_counter()

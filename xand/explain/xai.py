@@ -22,8 +22,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from xand.explain.attribution import (NEEDS_SEGMENTS, Attribution, attribute, eval_mode, lead_drop,
-                                     lead_importance, lead_importance_reason)
+from xand.explain.attribution import (NEEDS_REFERENCES, NEEDS_SEGMENTS, Attribution, attribute, eval_mode,
+                                     lead_drop, lead_importance, lead_importance_reason)
 from xand.constants import HEADS, LEADS, N_LEADS, NEGATIVE, POSITIVE
 from xand.errors import DataError, UnknownNameError
 from xand.fiducials import Fiducials
@@ -126,7 +126,7 @@ def _mask_reason(mask: np.ndarray, fid: Fiducials, head: str) -> str | None:
 def explain_ecg(predictor: Any, ecg: np.ndarray, fs: float, head: str, method: str = "ig",
                 fiducials: Fiducials | None = None, *, compare_method: str | None = None,
                 lead_dropping: bool = True, perturbation: bool = True, seed: int = 0,
-                **method_kw: Any) -> Explanation:
+                reference_data: str | Path | None = None, **method_kw: Any) -> Explanation:
     """Explain one ECG for one head: probability, attribution, clinical mask and every score.
 
     Parameters
@@ -142,6 +142,8 @@ def explain_ecg(predictor: Any, ecg: np.ndarray, fs: float, head: str, method: s
     compare_method : a second method for the cross-method cosine (e.g. ``"gradshap"``), or None
     lead_dropping, perturbation : compute lead dropping / surgical perturbation (1 batched forward each)
     seed : seed of the perturbation's random control region
+    reference_data : PTB-XL-layout folder whose training-split negatives are the reference ECGs of the
+        methods in ``NEEDS_REFERENCES`` (Expected Gradients), unless ``references=`` is passed
     **method_kw : parameters of the attribution method
 
     Returns
@@ -173,6 +175,16 @@ def explain_ecg(predictor: Any, ecg: np.ndarray, fs: float, head: str, method: s
     fid = fiducials if float(fiducials.fs) == fs_work else fiducials.resample(fs_work)
     if method in NEEDS_SEGMENTS and "segments" not in method_kw:
         method_kw["segments"] = segment_labels_of(fid, t_work)
+    refs = method_kw.pop("references", None)
+    if refs is None and NEEDS_REFERENCES & {method, compare_method}:
+        if reference_data is None:
+            raise DataError(None, f"{method} without reference ECGs",
+                            "reference_data = the dataset whose training negatives serve as references")
+        from xand.explain.references import reference_bank
+
+        refs = reference_bank(predictor, reference_data, head)
+    if method in NEEDS_REFERENCES:
+        method_kw["references"] = refs
     attr = attribute(model, x, target, method, **method_kw)
     from xand.delineation.masks import clinical_mask
 
@@ -196,6 +208,8 @@ def explain_ecg(predictor: Any, ecg: np.ndarray, fs: float, head: str, method: s
     compare = None
     if compare_method:
         extra = {"segments": segment_labels_of(fid, t_work)} if compare_method in NEEDS_SEGMENTS else {}
+        if compare_method in NEEDS_REFERENCES:
+            extra["references"] = refs
         compare = attribute(model, x, target, compare_method, **extra)
         scores["cosine"] = cosine(attr.map, compare.map)
     return Explanation(
@@ -467,7 +481,7 @@ def xai_batch(run_dir: str | Path, data_dir: str | Path, split: str = "test", me
         for h in want:
             try:
                 ex = explain_ecg(predictor, ecg, fs_work, h, method, fid, compare_method=compare_method,
-                                 seed=seed + ecg_id, **method_kw)
+                                 seed=seed + ecg_id, reference_data=data_dir, **method_kw)
             except Exception as exc:  # noqa: BLE001 - e.g. a RuntimeError from torch on one record
                 rows.append({"ecg_id": ecg_id, "head": h, "status": "skipped", "error": _skip_reason(exc)})
                 continue
