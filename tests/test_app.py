@@ -648,3 +648,22 @@ def test_review_shows_the_ecgs_measurements_and_the_chosen_qtc_formula(env):
     at.selectbox(key="review_qtc_formula").set_value("fridericia").run()
     assert metric(at, "QTc (Fridericia)") == f"{want.qtc('fridericia'):.0f} ms"
     assert any("mean absolute error" in c.value for c in at.caption)
+
+
+def test_review_scores_the_map_against_the_records_own_findings(env):
+    """A record with a statement of the shown head gets that statement's own region scored beside the
+    superclass mask (e.g. 1AVB in the PR interval)."""
+    from xand.data.ptbxl import PTBXL
+    from xand.delineation.findings import findings_with_masks
+
+    ds = PTBXL(env / "demo")
+    heads = heads_of(env)
+    pick = next((int(i), h, findings_with_masks(c, h)) for i, c in ds.meta["scp_codes"].items()
+                for h in heads if findings_with_masks(c, h))
+    ecg_id, head, codes = pick
+    at = run_app({"record": ecg_id, "head": head, "method": "ig"})
+    assert not at.exception
+    texts = [c.value for c in at.caption]
+    assert any("Per finding" in t for t in texts)
+    for code in codes:
+        assert any(t.startswith(f"{code} (") and "Pointing Game" in t and "chance" in t for t in texts), code

@@ -533,6 +533,7 @@ class View:
     mask_reason: str | None = None
     mask_source: str = ""
     waves: np.ndarray | None = None  # (12, 6) lead x wave attribution of a wave-level method
+    findings: dict = field(default_factory=dict)  # code -> scores against that statement's own mask
 
     @property
     def pg(self) -> dict | None:
@@ -600,7 +601,28 @@ def explain_view(data_dir: str, cache_dir: str, plus_dir: str | None, run_dir: s
         mask_reason=e.mask_reason,
         mask_source=fid.source,
         waves=_wave_table(e) if method in NEEDS_SEGMENTS else None,
+        findings=_finding_scores(data_dir, ecg_id, head, e),
     )
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def get_dataset(data_dir: str):
+    """The PTB-XL-layout folder (metadata read once per process)."""
+    from xand.data.ptbxl import PTBXL
+
+    return PTBXL(data_dir)
+
+
+def _finding_scores(data_dir: str, ecg_id: int, head: str, e) -> dict:
+    from xand.delineation.findings import findings_with_masks
+    from xand.errors import XandError
+    from xand.explain.xai import finding_scores
+
+    try:
+        codes = findings_with_masks(get_dataset(data_dir).meta.loc[int(ecg_id), "scp_codes"], head)
+    except (KeyError, XandError):
+        return {}
+    return finding_scores(e.attribution.map, e.fiducials, codes) if codes else {}
 
 
 def _wave_table(e) -> np.ndarray:

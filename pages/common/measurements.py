@@ -16,13 +16,6 @@ VALIDATION_NOTE = ("Intervals from the app's delineation, corrected for its mean
                    "QRS 8.9, QT 10.4 ms. Research use: check every value on the trace.")
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
-def _dataset(data_dir: str):
-    from xand.data.ptbxl import PTBXL
-
-    return PTBXL(data_dir)
-
-
 @st.cache_data(show_spinner=False, max_entries=256)
 def measurements_of(data_dir: str, cache_dir: str, ecg_id: int) -> dict:
     """``xand.delineation.measure.measure_ecg`` of one record at the highest rate on disk, as a dict."""
@@ -30,7 +23,9 @@ def measurements_of(data_dir: str, cache_dir: str, ecg_id: int) -> dict:
 
     from xand.delineation.measure import measure_record
 
-    m = measure_record(_dataset(data_dir), int(ecg_id), cache_dir=str(Path(cache_dir) / "delineation"))
+    from pages.common import get_dataset
+
+    m = measure_record(get_dataset(data_dir), int(ecg_id), cache_dir=str(Path(cache_dir) / "delineation"))
     return {**m.to_dict(), "fs": m.fs}
 
 

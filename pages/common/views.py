@@ -86,10 +86,25 @@ def score_column(head: str, view: View | None, status: str | None = None, sanity
         if pert:
             st.caption(f"Probability drop when the clinical region is removed {fmt_score(pert)} "
                        "(chance: a random region of the same size)")
+        finding_scores_table(view)
     if view is not None and view.mask_reason:
         st.warning(f"Empty clinical region: {view.mask_reason}")
     if view is not None and view.note:
         st.caption(view.note)
+
+
+def finding_scores_table(view: View) -> None:
+    """The same map scored against the mask of each of the record's own statements of this head
+    (``xand.delineation.findings``): first-degree AV block is read in the PR interval, not the QRS."""
+    if not getattr(view, "findings", None):
+        return
+    st.caption("**Per finding** (the record's own statements; the region their criteria read):")
+    for code, f in view.findings.items():
+        pg, ca = f["pointing_game"], f["cas"]
+        pg_txt = "undefined" if pg["value"] is None else ("hit" if pg["value"] == 1.0 else "miss")
+        ca_txt = "undefined" if ca["value"] is None else f"{ca['value']:.2f}"
+        st.caption(f"{code} ({f['description']}; {f['regions']}): Pointing Game {pg_txt}, CAS {ca_txt} "
+                   f"(chance {ca['chance']:.2f})")
 
 
 _COMPLETENESS = "sum(attribution) − (f(x) − f(baseline)), in logits"
@@ -101,6 +116,9 @@ def delta_metric(method: str, delta: float | None) -> tuple[str, str, str] | Non
     if method == "ig":
         return ("IG convergence δ", "—" if delta is None else f"{delta:.2e}",
                 f"{_COMPLETENESS}; near 0 = converged")
+    if method == "expected_gradients":
+        return ("Expected Gradients mean |δ|", "—" if delta is None else f"{delta:.2e}",
+                f"Mean over the drawn references of |{_COMPLETENESS}|; near 0 = converged")
     if method == "gradshap":
         return ("GradientShap mean |δ|", "—" if delta is None else f"{delta:.2e}",
                 f"Mean over GradientShap's samples of |{_COMPLETENESS}|; near 0 = converged")

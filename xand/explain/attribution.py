@@ -362,7 +362,8 @@ def _expected_gradients(model: nn.Module, x: Tensor, target: int, *, references:
     if references is None:
         raise DataError(None, "Expected Gradients without reference ECGs",
                         "references = xand.explain.references.reference_bank(predictor, data_dir, head)")
-    ref = torch.as_tensor(np.asarray(references, dtype=np.float32) if isinstance(references, np.ndarray)
+    # a copy: the bank is shared and read-only, and torch refuses to wrap a read-only array
+    ref = torch.as_tensor(np.array(references, dtype=np.float32) if isinstance(references, np.ndarray)
                           else references).to(x)
     if ref.ndim != 3 or tuple(ref.shape[1:]) != tuple(x.shape[1:]):
         raise DataError(None, f"references of shape {tuple(ref.shape)}", f"(K, {x.shape[1]}, {x.shape[2]})")

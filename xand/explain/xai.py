@@ -221,6 +221,40 @@ def explain_ecg(predictor: Any, ecg: np.ndarray, fs: float, head: str, method: s
     )
 
 
+# ----------------------------------------------------------------------------------- finding masks
+
+def finding_scores(attr_map: np.ndarray, fiducials: Fiducials, codes: list[str],
+                   n_samples: int | None = None) -> dict[str, dict[str, Any]]:
+    """Pointing Game and CAS of one map against the mask of each SCP statement in ``codes``
+    (``xand.delineation.findings``), beside the superclass mask's.
+
+    Parameters
+    ----------
+    attr_map : ``(12, T)`` attribution on the fiducials' grid
+    fiducials : the ECG's points on the same grid (resample first)
+    codes : statements with a finding mask (``findings_with_masks``)
+
+    Returns
+    -------
+    ``{code: {"description", "head", "regions", "pointing_game": {...}, "cas": {...}}}`` (score dicts
+    as ``Score``: value, chance, reason)
+    """
+    from dataclasses import asdict
+
+    from xand.delineation.findings import FINDING_MASKS, finding_mask
+
+    t = int(np.asarray(attr_map).shape[-1] if n_samples is None else n_samples)
+    out: dict[str, dict[str, Any]] = {}
+    for code in codes:
+        f = FINDING_MASKS[code]
+        m = finding_mask(fiducials, code, t)
+        out[code] = {"description": f.description, "head": f.head,
+                     "regions": "; ".join(f"{iv.label} ({', '.join(leads) if leads else 'all leads'})"
+                                          for iv, leads in f.regions),
+                     "pointing_game": asdict(pointing_game(attr_map, m)), "cas": asdict(cas(attr_map, m))}
+    return out
+
+
 # ---------------------------------------------------------------------------------------- fiducials
 
 def _ptbxl_plus_source(folder: Path) -> Callable[[int, np.ndarray, float, float, int], Fiducials]:
