@@ -241,3 +241,31 @@ def test_prepare_cli_names_a_skipped_record(small, tmp_path, capsys):
     assert main(["prepare", str(small), "--cache-dir", str(tmp_path / "c"), "--workers", "1", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "skipped: 1 bad record(s)" in out and "ecg_id 3:" in out and "meta.json" in out
+
+
+def test_a_database_path_outside_the_folder_is_refused_for_that_record_only(small, tmp_path):
+    """``filename_lr`` absolute or ``../``: never read; that record is skipped with the reason, the
+    rest prepares, and ``info`` names it (exit 2)."""
+    import pandas as pd
+
+    from xand.cli import main
+    from xand.errors import DataError
+
+    outside = tmp_path / "outside"
+    shutil.copytree(small / "records100/00000", outside)  # a readable record elsewhere on the server
+    db = pd.read_csv(small / "ptbxl_database.csv")
+    db.loc[db["ecg_id"] == 2, "filename_lr"] = str(outside / "00002_lr")
+    db.loc[db["ecg_id"] == 4, "filename_lr"] = "../outside/00004_lr"
+    db.loc[db["ecg_id"].isin([2, 4]), "filename_hr"] = ""
+    db.to_csv(small / "ptbxl_database.csv", index=False)
+    shutil.move(str(outside), small.parent / "outside")  # so that the ../ path would resolve
+    ptb = PTBXL(small)
+    for e in (2, 4):
+        with pytest.raises(DataError, match="outside the dataset folder"):
+            ptb.load(e)
+    ptb.load(1)
+    out = prepare(small, tmp_path / "cache", workers=1, progress=False)
+    assert list(out.index["ecg_id"]) == [1, 3, 5, 6]
+    assert {s["ecg_id"] for s in out.skipped} == {2, 4}
+    assert all("outside the dataset folder" in s["reason"] for s in out.skipped)
+    assert main(["info", str(small)]) == 2

@@ -31,6 +31,8 @@ def run(args: argparse.Namespace) -> int:
     print("splits: " + ", ".join(f"{s} {v['records']} rec / {v['patients']} pat" for s, v in info["splits"].items()))
     leak = info["patient_leak_check"]
     print("patient leak check: " + ("ok" if leak["ok"] else f"FAILED: {leak['error']}"))
+    for eid, why in list(info.get("refused_paths", {}).items())[:5]:
+        print(f"refused record {eid}: {why}")
     if missing:
         shown = ", ".join(map(str, missing[:20])) + (f" and {len(missing) - 20} more" if len(missing) > 20 else "")
         print(f"record files: FAILED: {len(missing)} record(s) listed in ptbxl_database.csv have no header and "

@@ -188,8 +188,12 @@ def fingerprint(data_dir: str | Path, cfg: PreprocessConfig | None = None,
         h.update(name.encode())
         h.update(hashlib.sha256((ptb.data_dir / name).read_bytes()).digest())
     h.update(np.asarray(ids, dtype=np.int64).tobytes())
-    for paths in map(ptb.paths, ids):
-        base = _used_file(paths, cfg.fs)
+    for e in ids:
+        paths = _task_paths(ptb, e)
+        if isinstance(paths, str):  # refused (outside the folder): the database bytes already cover it
+            h.update(b"refused")
+            continue
+        base = _used_file({r: Path(p) for r, p in paths.items()}, cfg.fs)
         if base is None:
             h.update(b"missing")
             continue
@@ -205,12 +209,23 @@ def fingerprint(data_dir: str | Path, cfg: PreprocessConfig | None = None,
 
 # -------------------------------------------------------------------------------------------- workers
 
-def _fill(out_path: str, tasks: list[tuple[int, int, dict[int, str]]], cfg_dict: dict[str, Any]) -> list:
+def _task_paths(ptb: PTBXL, ecg_id: int) -> dict[int, str] | str:
+    """A record's paths as strings for a worker, or the reason they were refused."""
+    try:
+        return {r: str(p) for r, p in ptb.paths(ecg_id).items()}
+    except DataError as exc:
+        return str(exc)
+
+
+def _fill(out_path: str, tasks: list[tuple[int, int, dict[int, str] | str]], cfg_dict: dict[str, Any]) -> list:
     """Worker: load, filter and write records into rows of the open ``.npy``; returns ``(row, ecg_id, reason)``."""
     cfg = PreprocessConfig.from_dict(cfg_dict)
     arr = np.load(out_path, mmap_mode="r+")
     done = []
     for row, ecg_id, paths in tasks:
+        if isinstance(paths, str):  # the row's paths were refused (e.g. outside the dataset folder)
+            done.append((row, ecg_id, paths))
+            continue
         try:
             x = load_record({int(r): Path(p) for r, p in paths.items()}, cfg.fs)
             arr[row] = filter_ecg(x, cfg.fs, cfg)
@@ -378,7 +393,7 @@ def _fill_all(ptb: PTBXL, ids: list[int], cfg: PreprocessConfig, tmp: Path, shap
     if shape[0] == 0:
         return [], 0
     np.lib.format.open_memmap(out_path, mode="w+", dtype=np.float32, shape=shape).flush()
-    tasks = [(row, e, {r: str(p) for r, p in ptb.paths(e).items()}) for row, e in enumerate(ids)]
+    tasks = [(row, e, _task_paths(ptb, e)) for row, e in enumerate(ids)]
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     # by default a tiny set is read inline: starting processes would cost more than it saves
     n_workers = max(1, min(workers or min(cpus, len(tasks) // _MIN_PER_WORKER), len(tasks)))

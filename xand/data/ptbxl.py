@@ -211,12 +211,22 @@ def _lead_order(hea: Path, names: list[str]) -> list[int]:
 
 
 def record_paths(data_dir: Path, row: pd.Series | dict) -> dict[int, Path]:
-    """Record paths (without extension) per sampling rate for one metadata row, whether or not they exist."""
+    """Record paths (without extension) per sampling rate for one metadata row, whether or not they exist.
+
+    Raises ``DataError`` for a path that is absolute or leads out of ``data_dir`` (``../``): a database
+    row must never make the reader open a file elsewhere on the server.
+    """
     out = {}
+    root = Path(data_dir).resolve()
     for fs, col in RATE_COLUMNS.items():
         rel = row.get(col)
         if isinstance(rel, str) and rel.strip():
-            out[fs] = data_dir / rel.strip()
+            rel = rel.strip()
+            target = (Path(data_dir) / rel).resolve()
+            if Path(rel).is_absolute() or (target != root and root not in target.parents):
+                raise DataError(Path(data_dir) / DATABASE_CSV, f"{col} {rel!r} points outside the dataset folder",
+                                f"a path relative to {data_dir} (e.g. records100/00000/00001_lr)")
+            out[fs] = Path(data_dir) / rel
     return out
 
 
@@ -436,13 +446,20 @@ class PTBXL:
             n = len(self.meta)
             cols = [self.meta[c].tolist() if c in self.meta else [None] * n for c in RATE_COLUMNS.values()]
             names = list(RATE_COLUMNS.values())
-            self._paths = {int(e): record_paths(self.data_dir, dict(zip(names, rels)))
-                           for e, *rels in zip(self.meta.index, *cols)}
+            self._paths = {}
+            for e, *rels in zip(self.meta.index, *cols):
+                try:
+                    self._paths[int(e)] = record_paths(self.data_dir, dict(zip(names, rels)))
+                except DataError as exc:  # raised when that record is used, not for the whole folder
+                    self._paths[int(e)] = exc
         try:
-            return dict(self._paths[int(ecg_id)])
+            found = self._paths[int(ecg_id)]
         except KeyError:
             self._row(ecg_id)
             raise
+        if isinstance(found, DataError):
+            raise found
+        return dict(found)
 
     def _row(self, ecg_id: int) -> pd.Series:
         try:
@@ -507,7 +524,12 @@ def summarize(data_dir: str | Path) -> dict:
         leak = {"ok": True, **check_patient_splits(lab)}
     except SplitLeakError as exc:
         leak = {"ok": False, "error": str(exc)}
-    paths = {int(e): ptb.paths(e) for e in lab.index}
+    paths, refused = {}, {}
+    for e in lab.index:
+        try:
+            paths[int(e)] = ptb.paths(e)
+        except DataError as exc:  # a path outside the folder: reported, and the record counts as missing
+            paths[int(e)], refused[int(e)] = {}, str(exc)
     files = {str(fs): int(sum(p[fs].with_suffix(".hea").is_file() for p in paths.values() if fs in p))
              for fs in RATE_COLUMNS}
     # a record counts as present when one of its rates has both files (header and signal)
@@ -525,6 +547,7 @@ def summarize(data_dir: str | Path) -> dict:
         "rates": list(ptb.rates),
         "record_files": files,
         "missing_records": missing,
+        "refused_paths": {str(k): v for k, v in refused.items()},
         "splits": {s: {"records": int((lab["split"] == s).sum()),
                        "patients": int(lab.loc[lab["split"] == s, "patient_id"].nunique())} for s in SPLITS},
         "label_counts": counts,
