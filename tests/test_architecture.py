@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("xand.evaluation", "xand.delineation"),  # metrics of a run; fiducials and masks of an ECG
     ("xand.explain",),  # attribution, scores against masks, one-ECG and batch explanation
     ("xand.figures", "xand.reviews", "xand.jobs"),  # what the app shows and stores; background jobs
-    ("xand.bench",),  # benchmarks sit above what they measure
+    ("xand.bench", "xand.fuzzing"),  # benchmarks and fuzzing sit above what they measure
     ("xand.cli",),  # the command line
     ("xand.__main__",),
 ]

@@ -1,0 +1,27 @@
+"""Every parser of untrusted input, fuzzed with a small budget (``python -m xand fuzz`` runs it long):
+valid files parse, hostile ones are refused with one DataError, nothing else escapes."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("hypothesis", reason="Hypothesis is a dev dependency (requirements-dev.txt)")
+
+from xand.fuzzing import fuzz, target_names  # noqa: E402
+
+
+@pytest.mark.parametrize("name", target_names())
+def test_a_parser_returns_a_result_or_one_clear_error(name):
+    r = fuzz(name, examples=60, seed=0)
+    assert r["parsed"] + r["refused"] >= 60
+    assert r["refused"] > 0  # the hostile mutations were generated and refused
+    if name != "scp_codes field":  # free text rarely happens to be a valid dict literal
+        assert r["parsed"] > 0  # and the valid files were generated and accepted
+
+
+def test_the_fuzz_command_reports_every_target(capsys):
+    from xand.cli import main
+
+    assert main(["fuzz", "--examples", "5", "--seed", "1", "--targets", "NPY upload", "scp_codes field"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("ok   ") == 2 and "refused with a clear message" in out
