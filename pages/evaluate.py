@@ -155,6 +155,15 @@ with tab_cal:
                    "(Niculescu-Mizil & Caruana 2005). Brier score (Brier 1950) and expected calibration error "
                    "(ECE, Naeini et al. 2015) are in the legend and in the metrics download.")
         downloads(cal, f"{stem}_calibration", "dl_calibration")
+    from xand.evaluation import calibration_summary
+
+    temp = calibration_summary(predictor)
+    st.markdown("**Temperature scaling** (Guo et al. 2017): each head's probability is `sigmoid(logit / T)` with "
+                "`T` fitted on the validation split; decisions and AUC do not change, only what a probability "
+                "means. ECE and Brier before → after, as the fit measured them:")
+    st.dataframe(temp, hide_index=True, key="ev_temperature",
+                 column_config={c: st.column_config.NumberColumn(format="%.3f") for c in temp.columns
+                                if c not in ("head", "source")})
     st.plotly_chart(score_distribution_figure(evals), theme=None, config=PLOT_CONFIG, key="ev_scores")
     st.caption("Probabilities of the negatives (blue) and positives (red) of each head, each as a share of its "
                "class; dashed: the validation-tuned threshold.")

@@ -88,7 +88,14 @@ def test_evaluate_run_on_ptbxl_layout_matches_training_summary(synth_run, synth_
     for head in ("MI", "CD"):
         s = json.loads((run / head / "summary.json").read_text())["heads"][head]
         assert res["heads"][head]["auc"] == pytest.approx(s["test_auc_best_checkpoint"], abs=1e-6)
-        assert res["heads"][head]["threshold"] == pytest.approx(s["threshold"])
+        # probabilities are calibrated (temperature fitted on val): the threshold moves with them and every
+        # decision stays the training summary's
+        from xand.training.calibration import threshold_after
+
+        t = s["calibration"]["temperature"]
+        assert res["heads"][head]["threshold"] == pytest.approx(threshold_after(s["threshold"], t))
+        assert res["heads"][head]["sensitivity"] == pytest.approx(s["sensitivity"])
+        assert res["heads"][head]["specificity"] == pytest.approx(s["specificity"])
         assert res["heads"][head]["n"] == s["n_test"]
 
 

@@ -194,3 +194,20 @@ def test_command_line(tiny_run, synth_dir, tmp_path, capsys):
     assert rows and all(r["method"] == "saliency" for r in rows)
     for r in rows:  # every stored row is printed with its verdict in words
         assert f"{r['head']} saliency: {r['verdict']}" in text
+
+
+def test_merge_adds_new_methods_and_refuses_other_options(tmp_path):
+    from xand.errors import DataError
+    from xand.explain.sanity import SanityResult, merge_results
+
+    cfg = {"methods": ["ig"], "split": "test", "n_per_head": 12, "seed": 0}
+    old = SanityResult([{"head": "MI", "method": "ig", "x": 1}, {"head": "CD", "method": "ig", "x": 2}], cfg,
+                       {"n_ecg": 10})
+    new = SanityResult([{"head": "MI", "method": "ig_grad", "x": 3}, {"head": "MI", "method": "ig", "x": 4}],
+                       {**cfg, "methods": ["ig_grad", "ig"]}, {"n_ecg": 10})
+    m = merge_results(old, new, tmp_path / "s.json")
+    assert m.config["methods"] == ["ig", "ig_grad"]
+    assert {(r["head"], r["method"]): r["x"] for r in m.rows} == {("MI", "ig"): 4, ("CD", "ig"): 2,
+                                                                   ("MI", "ig_grad"): 3}
+    with pytest.raises(DataError, match="other options"):
+        merge_results(old, SanityResult([], {**cfg, "n_per_head": 5}), tmp_path / "s.json")

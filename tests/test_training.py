@@ -177,8 +177,17 @@ def test_train_writes_run_folder_and_load_run_matches(fake_prepared, tmp_path):
     model.load_state_dict(ck["state_dict"])
     model.eval()
     with torch.no_grad():
-        ref = torch.sigmoid(model(normalize(torch.from_numpy(ecg), fake_prepared.cfg))[:, 0]).numpy()
-    np.testing.assert_allclose(probs["MI"], ref, rtol=1e-5, atol=1e-6)
+        logit = model(normalize(torch.from_numpy(ecg), fake_prepared.cfg))[:, 0].double()
+    # calibrated by default: the temperature fitted on validation at training time, in the summary
+    t = json.loads((run / "MI" / "summary.json").read_text())["heads"]["MI"]["calibration"]["temperature"]
+    assert pred.temperature("MI") == t and 0.05 < t < 20
+    np.testing.assert_allclose(probs["MI"], torch.sigmoid(logit / t).numpy(), rtol=1e-5, atol=1e-6)
+    raw = load_run(run, calibrated=False)
+    np.testing.assert_allclose(raw.predict_proba(ecg, fs=100)["MI"], torch.sigmoid(logit).numpy(), rtol=1e-5,
+                               atol=1e-6)
+    # the decisions do not change: the threshold moves with the probabilities
+    thr_raw = raw.threshold("MI")
+    assert ((probs["MI"] >= pred.threshold("MI")) == (torch.sigmoid(logit).numpy() >= thr_raw)).all()
     x1 = pred.prepare_input(ecg[0], fs=100)
     assert x1.shape == (1, 12, 1000)
     # a 500 Hz, 12 s input is resampled and cut to the training length
@@ -186,8 +195,8 @@ def test_train_writes_run_folder_and_load_run_matches(fake_prepared, tmp_path):
 
     long = np.concatenate([resample(ecg[:2], 100, 500), np.zeros((2, 12, 1000), np.float32)], axis=-1)
     assert pred.prepare_batch(long, fs=500).shape == (2, 12, 1000)
-    assert pred.threshold("MI") == pytest.approx(json.loads((run / "MI" / "summary.json").read_text())
-                                                  ["heads"]["MI"]["threshold"])
+    assert raw.threshold("MI") == pytest.approx(json.loads((run / "MI" / "summary.json").read_text())
+                                                 ["heads"]["MI"]["threshold"])
 
 
 def test_multilabel_baseline_trains_one_model_for_all_heads(fake_prepared, tmp_path):

@@ -267,6 +267,32 @@ def evaluate_predictions(table: "pd.DataFrame", heads: list[str] | tuple[str, ..
     return out
 
 
+def calibration_summary(predictor) -> "pd.DataFrame":
+    """Per head: the temperature in use and where it comes from (``calibration.json`` of ``python -m xand
+    calibrate``, the training-time fit, or none), with the validation and test ECE and Brier score before
+    and after scaling as that fit measured them."""
+    import json
+
+    import pandas as pd
+
+    from xand.training.trainer import CALIBRATION_FILE
+
+    path = predictor.run_dir / CALIBRATION_FILE
+    posthoc = json.loads(path.read_text()).get("heads", {}) if path.is_file() else {}
+    rows = []
+    for h in predictor.heads:
+        s = predictor._unit_summary.get(predictor._unit(h), {}).get("heads", {}).get(h, {})
+        rep = posthoc.get(h) or s.get("calibration") or {}
+        source = "python -m xand calibrate" if h in posthoc else "fitted at training" if rep else "none (T = 1)"
+        row = {"head": h, "temperature": predictor.temperature(h) if predictor.calibrated else 1.0, "source": source}
+        for split in ("val", "test"):
+            r = rep.get(split) or {}
+            row.update({f"{split}_ece_raw": r.get("ece_raw"), f"{split}_ece": r.get("ece"),
+                        f"{split}_brier_raw": r.get("brier_raw"), f"{split}_brier": r.get("brier")})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def metrics_table(evals: dict[str, dict[str, Any]], summary: dict[str, Any] | None = None) -> "pd.DataFrame":
     """One row per head: the split's metrics from ``evaluate_predictions`` next to the run's own
     ``summary.json`` figures (``val_auc``; ``test_dagger``, the test AUC of the checkpoint chosen on
@@ -455,6 +481,6 @@ def xai_table(summary: "pd.DataFrame") -> "pd.DataFrame":
 
 
 __all__ = ["evaluate_run", "is_cinc_folder", "format_table", "head_arrays", "roc_pr_curves",
-           "calibration_table", "evaluate_predictions", "metrics_table", "calibration_long", "score_table",
+           "calibration_table", "calibration_summary", "evaluate_predictions", "metrics_table", "calibration_long", "score_table",
            "runs_comparison", "runs_wide", "RUN_VALUE_LABELS", "xai_out_dir", "load_xai_summary", "xai_table",
            "XAI_COLUMNS"]

@@ -206,7 +206,8 @@ def get_predictor(run_dir: str, stamp: float):
 
 
 def _run_stamp(run_dir: Path) -> float:
-    stamps = [p.stat().st_mtime for p in run_dir.glob("*/best.pt")]
+    # a calibration fitted later changes every probability shown: it is part of the run's stamp
+    stamps = [p.stat().st_mtime for p in [*run_dir.glob("*/best.pt"), *run_dir.glob("calibration.json")]]
     return max(stamps) if stamps else (run_dir / "config.json").stat().st_mtime
 
 

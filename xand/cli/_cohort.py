@@ -23,6 +23,9 @@ def add_cohort_arguments(p: argparse.ArgumentParser, defaults, kind: str) -> Non
     p.add_argument("--out", default=None, help=f"result file (default: RUN/{kind}/<dataset key>_<split>.json)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    if kind == "sanity":
+        p.add_argument("--merge", action="store_true",
+                       help="add these methods' rows to the stored result (same options otherwise)")
 
 
 def cohort_config(args: argparse.Namespace) -> dict:
@@ -34,4 +37,7 @@ def cohort_config(args: argparse.Namespace) -> dict:
 
 def run_options(args: argparse.Namespace) -> dict:
     """The keyword arguments of ``sanity_check`` / ``faithfulness_check`` besides the run, data and config."""
-    return {"cache_dir": args.cache_dir, "out": args.out, "progress": not args.no_progress}
+    opts = {"cache_dir": args.cache_dir, "out": args.out, "progress": not args.no_progress}
+    if getattr(args, "merge", False):
+        opts["merge"] = True
+    return opts

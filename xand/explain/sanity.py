@@ -353,7 +353,7 @@ def find_sanity(run_dir: str | Path, dataset_key: str | None = None) -> SanityRe
 
 def sanity_check(run_dir: str | Path, data_dir: str | Path, cfg: SanityConfig | None = None,
                  cache_dir: str | Path | None = None, out: str | Path | None = None,
-                 progress: bool = True) -> SanityResult:
+                 progress: bool = True, merge: bool = False) -> SanityResult:
     """The model-parameter randomisation test for every head x method of a run, stored with the run.
 
     Parameters
@@ -363,6 +363,8 @@ def sanity_check(run_dir: str | Path, data_dir: str | Path, cfg: SanityConfig | 
     cfg : :class:`SanityConfig`
     cache_dir : delineation cache (None: none)
     out : where to write the JSON result (default :func:`sanity_path`)
+    merge : add these methods' rows to the stored result (same options otherwise, else a ``DataError``):
+        a new method is checked without recomputing the others
 
     Returns
     -------
@@ -408,10 +410,29 @@ def sanity_check(run_dir: str | Path, data_dir: str | Path, cfg: SanityConfig | 
         "n_ecg": len({c.ecg_id for c in todo}), "skipped": skipped, "seconds": time.perf_counter() - t0,
         "references": "Adebayo et al. NeurIPS 2018; thresholds: xand.explain.sanity"})
     path = Path(out) if out is not None else sanity_path(run_dir, key, cfg.split)
+    if merge and path.is_file():
+        result = merge_results(load_sanity(path), result, path)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, result.to_json())
     result.path = path
     return result
+
+
+def merge_results(old: SanityResult, new: SanityResult, where: str | Path) -> SanityResult:
+    """``old`` with ``new``'s rows added (a head x method in both: ``new``'s). Both must have been measured
+    with the same options apart from the methods, else ``DataError``: rows of two cohorts never mix."""
+    def norm(c: dict) -> dict:
+        return json.loads(json.dumps({k: v for k, v in c.items() if k != "methods"}, default=_json_default))
+
+    if norm(old.config) != norm(new.config):
+        raise DataError(where, "holds a sanity check measured with other options",
+                        f"the same options to merge into it ({norm(old.config)}), or another --out")
+    keys = {(r["head"], r["method"]) for r in new.rows}
+    rows = [r for r in old.rows if (r["head"], r["method"]) not in keys] + new.rows
+    methods = list(old.config.get("methods", [])) + [m for m in new.config.get("methods", [])
+                                                     if m not in old.config.get("methods", [])]
+    info = {**new.info, "merged_into": {k: old.info.get(k) for k in ("n_ecg", "seconds", "skipped", "blocks")}}
+    return SanityResult(sorted(rows, key=lambda r: (r["head"], r["method"])), {**new.config, "methods": methods}, info)
 
 
 def format_result(result: SanityResult) -> str:

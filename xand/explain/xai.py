@@ -167,7 +167,9 @@ def explain_ecg(predictor: Any, ecg: np.ndarray, fs: float, head: str, method: s
     t_work = int(x.shape[-1])
     fs_work = float(predictor.preprocess_cfg.fs)
     with torch.no_grad(), eval_mode(model):  # a training-mode model would use batch statistics / dropout
-        prob = float(torch.sigmoid(model(x)[0, target]))
+        logit = float(model(x)[0, target])
+    prob = float(predictor.probability(head, logit)) if hasattr(predictor, "probability") \
+        else 1.0 / (1.0 + math.exp(-logit))
     if fiducials is None:
         from xand.delineation.neurokit import delineate
 

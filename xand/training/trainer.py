@@ -59,6 +59,7 @@ from xand.constants import HEADS, N_LEADS, SUPERCLASSES
 from xand.data.preprocess import PreprocessConfig, filter_ecg, normalize, resample
 from xand.errors import DataError, UnknownNameError, XandError
 from xand.metrics import auc_or_none, binary_metrics, tune_threshold
+from xand.training.calibration import apply_temperature, calibration_report, threshold_after
 from xand.models.networks import MODELS, create_model, n_parameters
 from xand.registry import Registry
 
@@ -830,8 +831,9 @@ def _summarise(ctx: _Context, unit: _Unit, model: nn.Module, records: list[dict[
         ck = load_checkpoint(best_path, map_location=ctx.device)
         model.load_state_dict(ck["state_dict"])
     heads: dict[str, Any] = {}
-    probs = {s: torch.sigmoid(predict_logits(model, ctx.x, unit.loss_rows[s], cfg.eval_batch_size, ctx.amp)).numpy()
-             for s in ("val", "test")}
+    logits = {s: predict_logits(model, ctx.x, unit.loss_rows[s], cfg.eval_batch_size, ctx.amp).float().numpy()
+              for s in ("val", "test")}
+    probs = {s: torch.sigmoid(torch.from_numpy(v)).numpy() for s, v in logits.items()}
     best_rec = next((r for r in records if r["epoch"] == best["epoch"]), None)
     for h in unit.heads:
         k = unit.out_index[h]
@@ -851,7 +853,8 @@ def _summarise(ctx: _Context, unit: _Unit, model: nn.Module, records: list[dict[
                     "n_train_pos": int(unit.train_y[:, k].sum()) if len(unit.heads) == 1 else None,
                     "n_val": int(len(vy)), "n_val_pos": int(vy.sum()), "n_test": int(len(ty)),
                     "n_test_pos": int(ty.sum()), "best_epoch": best["epoch"], "unit": unit.name,
-                    "output_index": k}
+                    "output_index": k,
+                    "calibration": calibration_report(logits["val"][vpos, k], vy, logits["test"][tpos, k], ty)}
     return {"unit": unit.name, "model": cfg.model, "heads": heads, "best_epoch": best["epoch"],
             "epochs_run": len(records), "stopped_early": stopped_early,
             "selected_by": _criterion(best),
@@ -874,9 +877,10 @@ class Predictor:
     fs, n_samples : working rate (Hz) and length (samples) the models expect
     summary : the run's top-level ``summary.json`` (empty dict for an unfinished run)
     config : the run's ``config.json``
+    calibrated : whether probabilities (and thresholds) are temperature-scaled (``temperature(head)``)
     """
 
-    def __init__(self, run_dir: str | Path, device: str = "cpu"):
+    def __init__(self, run_dir: str | Path, device: str = "cpu", calibrated: bool = True):
         self.run_dir = Path(run_dir)
         cfg_path = self.run_dir / "config.json"
         if not cfg_path.is_file():
@@ -910,6 +914,8 @@ class Predictor:
         self.heads = tuple(h for h in HEADS if h in self._unit_of)
         if not self.heads:
             raise DataError(self.run_dir, "no trained checkpoint (best.pt) found", "at least one trained head")
+        self._temperatures = read_calibration(self.run_dir)
+        self.calibrated = calibrated
 
     def __repr__(self) -> str:
         return f"Predictor({str(self.run_dir)!r}, heads={self.heads}, model={self.config['model']['name']})"
@@ -929,10 +935,28 @@ class Predictor:
         return self._target[head]
 
     def threshold(self, head: str) -> float:
-        """Validation-tuned decision threshold on the probability (0.5 if the run has no summary yet)."""
+        """Validation-tuned decision threshold on the probability (0.5 if the run has no summary yet),
+        on the calibrated scale when the head is calibrated (the same decisions either way)."""
         s = self._unit_summary.get(self._unit(head), {}).get("heads", {}).get(head, {})
         t = s.get("threshold")
-        return 0.5 if t is None else float(t)  # also a run whose summary recorded no threshold (null)
+        t = 0.5 if t is None else float(t)  # also a run whose summary recorded no threshold (null)
+        return threshold_after(t, self.temperature(head)) if self.calibrated else t
+
+    def temperature(self, head: str) -> float:
+        """The head's temperature (``xand.training.calibration``): ``calibration.json`` of the run when
+        present, else the one fitted at training time, else 1 (uncalibrated)."""
+        self._unit(head)
+        if head in self._temperatures:
+            return self._temperatures[head]
+        s = self._unit_summary.get(self._unit(head), {}).get("heads", {}).get(head, {})
+        t = (s.get("calibration") or {}).get("temperature")
+        return float(t) if t is not None and math.isfinite(float(t)) and float(t) > 0 else 1.0
+
+    def probability(self, head: str, logit: np.ndarray | float) -> np.ndarray | float:
+        """Probability of ``head`` from its logit(s), calibrated when the predictor is."""
+        t = self.temperature(head) if self.calibrated else 1.0
+        out = apply_temperature(np.asarray(logit, dtype=np.float64), t)
+        return float(out) if np.ndim(out) == 0 else out
 
     def prepare_batch(self, ecg: np.ndarray, fs: float) -> Tensor:
         """``ecg (N, 12, T) mV`` at ``fs`` Hz -> normalised ``(N, 12, n_samples)`` tensor on the device.
@@ -971,7 +995,8 @@ class Predictor:
             unit = self._unit(h)
             if unit not in logits_of:
                 logits_of[unit] = predict_logits(self._models[unit], x, None, batch_size)
-            out[h] = torch.sigmoid(logits_of[unit][:, self._target[h]]).numpy().astype(np.float64)
+            out[h] = np.asarray(self.probability(h, logits_of[unit][:, self._target[h]].double().numpy()),
+                                dtype=np.float64)
         return out
 
     def predict_proba(self, ecg: np.ndarray, fs: float, batch_size: int = 256) -> dict[str, np.ndarray]:
@@ -988,6 +1013,53 @@ class Predictor:
         return self.predict_tensor(x, batch_size)
 
 
-def load_run(run_dir: str | Path, device: str = "cpu") -> Predictor:
-    """Load a trained run for inference (models in eval mode + the training preprocessing)."""
-    return Predictor(run_dir, device=device)
+def load_run(run_dir: str | Path, device: str = "cpu", calibrated: bool = True) -> Predictor:
+    """Load a trained run for inference (models in eval mode + the training preprocessing); probabilities
+    are temperature-calibrated unless ``calibrated=False`` (``xand.training.calibration``)."""
+    return Predictor(run_dir, device=device, calibrated=calibrated)
+
+
+CALIBRATION_FILE = "calibration.json"
+
+
+def read_calibration(run_dir: str | Path) -> dict[str, float]:
+    """``{head: temperature}`` of a run's ``calibration.json`` (written by ``calibrate_run``), {} when none.
+    A malformed file or a temperature that is not a positive finite number is a ``DataError``."""
+    p = Path(run_dir) / CALIBRATION_FILE
+    if not p.is_file():
+        return {}
+    try:
+        d = json.loads(p.read_text())
+        out = {h: float(v["temperature"]) for h, v in d["heads"].items()}
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise DataError(p, f"unreadable calibration ({exc})", "a file written by python -m xand calibrate") from None
+    bad = [h for h, t in out.items() if not (math.isfinite(t) and t > 0) or h not in HEADS]
+    if bad:
+        raise DataError(p, f"head {bad[0]!r} has temperature {out.get(bad[0])}", "a known head, T > 0")
+    return out
+
+
+def calibrate_run(run_dir: str | Path, data_dir: str | Path, split: str = "val",
+                  cache_dir: str | Path | None = None) -> dict[str, Any]:
+    """Fit each head's temperature on ``split`` of ``data_dir`` (the run's validation split: the data it
+    was trained on) and write ``<run>/calibration.json``; returns what was written. For runs trained before
+    calibration existed; newer runs carry the fit in their summary."""
+    from xand.data.prepare import content_key, prepare
+
+    pred = Predictor(run_dir, calibrated=False)
+    prep = prepare(data_dir, cache_dir=cache_dir, cfg=pred.preprocess_cfg, progress=False)
+    idx = prep.index
+    out: dict[str, Any] = {"data": str(data_dir), "dataset_key": content_key(data_dir), "split": split, "heads": {}}
+    for h in pred.heads:
+        rows = {s: np.flatnonzero((idx["split"] == s).to_numpy() & (idx[h] >= 0).to_numpy()) for s in (split, "test")}
+        logit = {}
+        for s, r in rows.items():
+            x = torch.from_numpy(np.ascontiguousarray(prep.signals[r]))
+            z = predict_logits(pred.model(h), normalize(x, pred.preprocess_cfg), None, 256)
+            logit[s] = z[:, pred.target(h)].double().numpy()
+        y = {s: idx[h].to_numpy()[r].astype(np.float64) for s, r in rows.items()}
+        rep = calibration_report(logit[split], y[split], logit["test"] if split != "test" else None,
+                                 y["test"] if split != "test" else None)
+        out["heads"][h] = rep
+    fileio.atomic_write_text(Path(run_dir) / CALIBRATION_FILE, json.dumps(out, indent=2))
+    return out
