@@ -51,3 +51,36 @@ def synth_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("synth") / "ptbxl_synth"
     synthesize(out, SynthConfig(n_records=200, seed=0), progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory):
+    """A real PostgreSQL for the store tests: the server named by ``XAND_TEST_POSTGRES_URL`` (a URL whose
+    user may create databases), else one started by ``pgserver`` in a temporary folder; skipped cleanly
+    when neither is available. Yields ``new_database() -> SQLAlchemy URL`` of a fresh, empty database."""
+    import os
+    import uuid
+
+    import sqlalchemy as sa
+
+    pytest.importorskip("psycopg", reason="psycopg[binary] is needed for the PostgreSQL store")
+    given = os.environ.get("XAND_TEST_POSTGRES_URL")
+    server = None
+    if given:
+        admin = sa.engine.make_url(given).set(drivername="postgresql+psycopg")
+    else:
+        pgserver = pytest.importorskip("pgserver", reason="pgserver (or XAND_TEST_POSTGRES_URL) is needed")
+        server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+        admin = sa.engine.make_url(server.get_uri()).set(drivername="postgresql+psycopg")
+    engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
+
+    def new_database() -> str:
+        name = f"xand_test_{uuid.uuid4().hex[:12]}"
+        with engine.connect() as c:
+            c.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        return admin.set(database=name).render_as_string(hide_password=False)
+
+    yield new_database
+    engine.dispose()
+    if server is not None:
+        server.cleanup()

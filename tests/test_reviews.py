@@ -20,9 +20,13 @@ from xand.reviews.store import (
 )
 
 
-@pytest.fixture()
-def store(tmp_path):
-    s = ReviewStore(data_dir=tmp_path)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    """The same store tests on the default SQLite file and on a real PostgreSQL (``postgres_server``)."""
+    if request.param == "sqlite":
+        s = ReviewStore(data_dir=tmp_path)
+    else:
+        s = ReviewStore(request.getfixturevalue("postgres_server")())
     yield s
     s.dispose()
 
@@ -33,9 +37,11 @@ def v(ecg_id=1, head="MI", reviewer="Ann", prediction="agree", plausible="yes", 
 
 # ----------------------------------------------------------------------------------------- round trip
 
-def test_default_file_is_wal_sqlite_in_data_dir(store, tmp_path):
+def test_default_file_is_wal_sqlite_in_data_dir(tmp_path):
+    with ReviewStore(data_dir=tmp_path) as store:
+        assert store.is_sqlite
     path = tmp_path / "reviews.sqlite"
-    assert path.is_file() and store.is_sqlite
+    assert path.is_file()
     with sqlite3.connect(path) as c:
         assert c.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert c.execute("SELECT max(version) FROM schema_version").fetchone()[0] == reviews.SCHEMA_VERSION
@@ -167,23 +173,37 @@ def test_leads_as_text():
 
 # ------------------------------------------------------------------------------------- schema version
 
-def test_newer_schema_is_refused(tmp_path):
-    ReviewStore(data_dir=tmp_path).dispose()
-    with sqlite3.connect(tmp_path / "reviews.sqlite") as c:
-        c.execute("INSERT INTO schema_version VALUES (99, '2030-01-01 00:00:00', 'from the future')")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path) -> str:
+    """An empty database's URL: a fresh SQLite file, or a fresh database on a real PostgreSQL."""
+    return reviews.default_url(tmp_path) if request.param == "sqlite" else request.getfixturevalue("postgres_server")()
+
+
+def _sql(url: str, *statements: str) -> list:
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as c:
+            out = [c.execute(sa.text(q)) for q in statements]
+            return [r.fetchall() if r.returns_rows else None for r in out]
+    finally:
+        engine.dispose()
+
+
+def test_newer_schema_is_refused(store_url):
+    ReviewStore(store_url).dispose()
+    _sql(store_url, "INSERT INTO schema_version VALUES (99, '2030-01-01 00:00:00', 'from the future')")
     with pytest.raises(SchemaVersionError, match=r"schema version 99.*at most 1"):
-        ReviewStore(data_dir=tmp_path)
+        ReviewStore(store_url)
 
 
-def test_foreign_verdicts_table_is_refused(tmp_path):
-    with sqlite3.connect(tmp_path / "reviews.sqlite") as c:
-        c.execute("CREATE TABLE verdicts (x INTEGER)")
+def test_foreign_verdicts_table_is_refused(store_url):
+    _sql(store_url, "CREATE TABLE verdicts (x INTEGER)")
     with pytest.raises(SchemaVersionError, match="no 'schema_version' table"):
-        ReviewStore(data_dir=tmp_path)
+        ReviewStore(store_url)
 
 
-def test_migrations_applied_in_order(tmp_path, monkeypatch):
-    with ReviewStore(data_dir=tmp_path) as s:
+def test_migrations_applied_in_order(store_url, monkeypatch):
+    with ReviewStore(store_url) as s:
         s.save_verdict(v(note="before the migration"))
 
     def add_column(conn):
@@ -191,15 +211,18 @@ def test_migrations_applied_in_order(tmp_path, monkeypatch):
 
     monkeypatch.setattr(reviews, "MIGRATIONS", [*reviews.MIGRATIONS, ("confidence column", add_column)])
     monkeypatch.setattr(reviews, "SCHEMA_VERSION", 2)
-    with ReviewStore(data_dir=tmp_path) as s:
+    with ReviewStore(store_url) as s:
         assert s.schema_version == 2
         assert s.current_verdicts().iloc[0]["note"] == "before the migration"
-    with ReviewStore(data_dir=tmp_path) as s:  # reopening applies nothing twice
+    with ReviewStore(store_url) as s:  # reopening applies nothing twice
         assert s.schema_version == 2
-    with sqlite3.connect(tmp_path / "reviews.sqlite") as c:
-        rows = c.execute("SELECT version, description FROM schema_version ORDER BY version").fetchall()
-        cols = [r[1] for r in c.execute("PRAGMA table_info(verdicts)")]
-    assert rows == [(1, "append-only verdicts table"), (2, "confidence column")]
+    (rows,) = _sql(store_url, "SELECT version, description FROM schema_version ORDER BY version")
+    engine = sa.create_engine(store_url)
+    try:
+        cols = [c["name"] for c in sa.inspect(engine).get_columns("verdicts")]
+    finally:
+        engine.dispose()
+    assert [tuple(r) for r in rows] == [(1, "append-only verdicts table"), (2, "confidence column")]
     assert "confidence" in cols
 
 
@@ -291,8 +314,10 @@ def _writer(url: str, proc: int, barrier) -> None:
     store.dispose()
 
 
-def test_concurrent_writers_lose_nothing(tmp_path):
-    url = reviews.default_url(tmp_path)  # a fresh file: the processes also race to create the schema
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_concurrent_writers_lose_nothing(tmp_path, backend, request):
+    # a fresh file / database: the processes also race to create the schema
+    url = reviews.default_url(tmp_path) if backend == "sqlite" else request.getfixturevalue("postgres_server")()
     ctx = mp.get_context("spawn")
     barrier = ctx.Barrier(N_PROCS)
     procs = [ctx.Process(target=_writer, args=(url, p, barrier)) for p in range(N_PROCS)]

@@ -6,7 +6,7 @@ import argparse
 import importlib
 
 NAME = "bench"
-HELP = "benchmarks: prepare throughput, training/inference ECG/s, explanation latency, delineation time"
+HELP = "benchmarks: prepare throughput, training/inference ECG/s, explanation latency, delineation time, concurrent review saves"
 
 #: what -> module whose ``benchmark(args) -> dict`` runs it
 BENCHES = {
@@ -14,6 +14,7 @@ BENCHES = {
     "train": "xand.bench.train",
     "explain": "xand.bench.explain",
     "delineate": "xand.bench.delineate",
+    "reviews": "xand.bench.reviews",
 }
 
 
@@ -26,6 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache-dir", default=None, help="where prepared arrays are cached")
     p.add_argument("--run", default=None,
                    help="explain: a trained run (its first head) instead of a randomly initialised model")
+    p.add_argument("--saves", type=int, default=None, help="reviews: saves per writer (default 500)")
+    p.add_argument("--url", default=None, help="reviews: a PostgreSQL URL (default: pgserver when installed)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
 
 
