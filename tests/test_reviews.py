@@ -349,3 +349,26 @@ def test_csv_export_never_hands_a_spreadsheet_a_formula(store):
     assert notes[3] == "ST elevation in V2-V4 - 2 mm"  # text inside a cell is untouched
     assert "'@admin" in set(back["reviewer"])
     assert not any(str(c).startswith(reviews.FORMULA_PREFIXES) for c in back.select_dtypes(object).to_numpy().ravel())
+
+
+def test_one_reviewer_is_one_name_whatever_the_case_width_or_spacing(store):
+    first = store.save_verdict(v(1, reviewer="Dr Alice"))
+    again = store.save_verdict(v(1, reviewer="dr  alice"))  # typed in lower case, two spaces
+    wide = store.save_verdict(v(1, reviewer="Ｄｒ Ａｌｉｃｅ"))  # full-width forms (NFKC)
+    assert first.reviewer == again.reviewer == wide.reviewer == "Dr Alice"
+    assert [r.revision for r in (first, again, wide)] == [1, 2, 3]
+    assert list(store.current_verdicts()["reviewer"]) == ["Dr Alice"]
+    assert store.reviewer_name("DR ALICE") == "Dr Alice" and store.reviewer_name("Bob") == "Bob"
+
+
+@pytest.mark.parametrize("name, words", [
+    ("Dr \u0410lice", "mixes Cyrillic and Latin"),  # a Cyrillic capital A
+    ("Dr Alic\u0435", "mixes Cyrillic and Latin"),  # a Cyrillic small ie
+    ("Dr\u200bAlice", "invisible"),  # a zero-width space
+])
+def test_a_look_alike_name_is_refused(store, name, words):
+    with pytest.raises(ReviewError, match=words):
+        store.save_verdict(v(1, reviewer=name))
+    assert store.count() == 0
+    store.save_verdict(v(1, reviewer="Анна Иванова"))  # one script, Cyrillic: a name like any other
+    assert store.count() == 1

@@ -76,6 +76,17 @@ def verdict_text(v: Verdict) -> str:
     return "; ".join(parts)
 
 
+def _signed_in_name() -> str | None:
+    """The signed-in user's name or e-mail when the app has an identity provider (``st.login``), else None."""
+    try:
+        user = st.user
+        if not user.get("is_logged_in"):
+            return None
+        return str(user.get("email") or user.get("name") or "").strip() or None
+    except Exception:  # noqa: BLE001 - no auth configured: typed names
+        return None
+
+
 def _remember_reviewer() -> None:
     st.session_state["reviewer_name"] = " ".join(str(st.session_state.get("reviewer_input", "")).split())
 
@@ -111,9 +122,16 @@ def verdict_form(sel, ecg_id: int, head: str, context: dict | None = None) -> Ve
 
     # The name lives in a plain session key: a widget's own state is dropped on pages without it.
     ss.setdefault("reviewer_name", "")
-    ss["reviewer_input"] = ss["reviewer_name"]
-    st.text_input("Reviewer", key="reviewer_input", on_change=_remember_reviewer, placeholder="Your name",
-                  help="Remembered for this session. Verdicts are kept per reviewer, record and head.")
+    signed_in = _signed_in_name()
+    if signed_in:  # the identity provider names the reviewer: nobody types someone else's name
+        ss["reviewer_name"] = signed_in
+        st.text_input("Reviewer", value=signed_in, disabled=True, key="reviewer_signed_in",
+                      help="Your signed-in identity (st.login); verdicts are filed under it.")
+    else:
+        ss["reviewer_input"] = ss["reviewer_name"]
+        st.text_input("Reviewer", key="reviewer_input", on_change=_remember_reviewer, placeholder="Your name",
+                      help="Remembered for this session. Verdicts are kept per reviewer, record and head. "
+                           "A typed name is not an identity: configure sign-in (README, Serving a team).")
     reviewer = ss["reviewer_name"]
     if not reviewer:
         st.info("Enter your name to record a verdict on this ECG.")
@@ -130,6 +148,7 @@ def verdict_form(sel, ecg_id: int, head: str, context: dict | None = None) -> Ve
     from sqlalchemy.exc import SQLAlchemyError
 
     try:
+        reviewer = store.reviewer_name(reviewer)  # "dr alice" reads and writes Dr Alice's verdicts
         current = store.current(dataset, ecg_id, head, reviewer)
     except (XandError, SQLAlchemyError) as exc:
         st.error(f"Cannot read the review database: {exc}")

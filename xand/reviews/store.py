@@ -31,6 +31,7 @@ import io
 import itertools
 import math
 import time
+import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
@@ -123,7 +124,7 @@ class Verdict:
             raise ReviewError(f"ecg_id {self.ecg_id!r} is not a record id (expected a non-negative integer)")
         if self.head not in HEADS:
             raise UnknownNameError("head", str(self.head), HEADS)
-        reviewer = " ".join(str(self.reviewer or "").split())
+        reviewer = canonical_reviewer(self.reviewer)
         if not reviewer:
             raise ReviewError("the reviewer name is empty (expected the name of the person reviewing)")
         if len(reviewer) > MAX_REVIEWER_CHARS:
@@ -144,6 +145,33 @@ class Verdict:
         return replace(self, dataset=dataset, ecg_id=ecg_id, reviewer=reviewer, leads=leads, start_s=start,
                        end_s=end, note=note, probability=prob,
                        run_id=_opt_str(self.run_id), method=_opt_str(self.method))
+
+
+def _scripts(text: str) -> set[str]:
+    """The writing systems of the letters of ``text`` (LATIN, CYRILLIC, GREEK, ...)."""
+    out = set()
+    for ch in text:
+        if ch.isalpha():
+            try:
+                out.add(unicodedata.name(ch).split()[0])
+            except ValueError:  # an unnamed code point
+                out.add("UNKNOWN")
+    return out
+
+
+def canonical_reviewer(name: object) -> str:
+    """A reviewer's name as stored: Unicode NFKC (full-width and compatibility forms folded), whitespace
+    collapsed. A name mixing Latin, Cyrillic or Greek letters is refused: "Dr Аlice" with a Cyrillic A
+    looks like "Dr Alice" and would file verdicts under a look-alike (Unicode TR 39, mixed-script
+    confusables). Letter case is settled by the store (the first spelling of a name is kept)."""
+    text = " ".join(unicodedata.normalize("NFKC", str(name or "")).split())
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Co", "Cs") for ch in text):
+        raise ReviewError("the reviewer name holds control or invisible characters (expected a plain name)")
+    mixed = _scripts(text) & {"LATIN", "CYRILLIC", "GREEK"}
+    if len(mixed) > 1:
+        raise ReviewError(f"the reviewer name mixes {' and '.join(sorted(s.title() for s in mixed))} letters "
+                          "(a look-alike of another name?); expected one script")
+    return text
 
 
 def normalise_leads(leads: Iterable[str] | str | None) -> tuple[str, ...]:
@@ -414,6 +442,7 @@ class ReviewStore:
         The validated verdict with ``revision`` (1 for the first save of the key) and ``saved_at`` (UTC).
         """
         v = verdict.validated()
+        v = replace(v, reviewer=self.reviewer_name(v.reviewer))
         key = (VERDICTS.c.dataset == v.dataset, VERDICTS.c.ecg_id == v.ecg_id, VERDICTS.c.head == v.head,
                VERDICTS.c.reviewer == v.reviewer)
         row = {
@@ -444,6 +473,18 @@ class ReviewStore:
                     raise
                 time.sleep(0.05 * (attempt + 1))
         raise AssertionError("unreachable")
+
+    def reviewer_name(self, reviewer: str) -> str:
+        """The name verdicts of ``reviewer`` are filed under: :func:`canonical_reviewer`, then the spelling
+        under which this reviewer already saved, ignoring letter case ("dr alice" is the "Dr Alice" who
+        saved first)."""
+        reviewer = canonical_reviewer(reviewer)
+        folded = reviewer.casefold()
+        with self.engine.connect() as conn:
+            names = conn.execute(sa.select(VERDICTS.c.reviewer, sa.func.min(VERDICTS.c.saved_at))
+                                 .group_by(VERDICTS.c.reviewer)).all()
+        same = sorted((at, name) for name, at in names if name.casefold() == folded and name != reviewer)
+        return same[0][1] if same and not any(name == reviewer for name, _ in names) else reviewer
 
     # -- reading
 
