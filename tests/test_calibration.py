@@ -91,3 +91,11 @@ def test_calibrate_run_writes_the_file_the_predictor_then_uses(synth_dir, tmp_pa
     (run / "calibration.json").write_text(json.dumps({"heads": {"MI": {"temperature": 2.0}}}))
     assert load_run(run).temperature("MI") == 2.0  # the file overrides the training-time fit
     shutil.rmtree(tmp_path / "cache")
+
+
+def test_a_fit_that_runs_into_the_bounds_is_a_failed_fit():
+    z = np.r_[-np.linspace(1, 5, 20), np.linspace(1, 5, 20)]  # perfectly separated
+    y = np.r_[np.zeros(20), np.ones(20)]
+    assert fit_temperature(z, y) == 1.0
+    rng = np.random.default_rng(0)
+    assert fit_temperature(rng.normal(0, 5, 200), rng.integers(0, 2, 200).astype(float)) == 1.0  # uninformative

@@ -63,10 +63,10 @@ def test_a_lead_without_quality_or_beats_gets_no_region():
 
 
 def test_findings_of_a_record_by_likelihood_and_head():
-    codes = {"IMI": 100.0, "ASMI": 50.0, "NORM": 100.0, "SR": 0.0, "1AVB": 15.0, "LVH": 0.0}
-    assert findings_with_masks(codes) == ["IMI", "ASMI", "LVH"]
-    assert findings_with_masks(codes, head="MI") == ["IMI", "ASMI"]
-    assert findings_with_masks(codes, min_likelihood=10) == ["IMI", "ASMI", "1AVB", "LVH"]
+    codes = {"IMI": 100.0, "ASMI": 50.0, "NORM": 100.0, "SR": 0.0, "1AVB": 15.0, "LVH": 0.0, "CLBBB": 100.0}
+    assert findings_with_masks(codes) == ["CLBBB", "IMI"]  # likelihood 100, as the pure-label positives
+    assert findings_with_masks(codes, head="MI") == ["IMI"]
+    assert findings_with_masks(codes, min_likelihood=10) == ["CLBBB", "IMI", "ASMI", "1AVB"]
 
 
 def test_an_unknown_statement_lists_those_with_a_mask():

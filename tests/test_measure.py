@@ -168,3 +168,30 @@ def test_expert_marks_of_ludb_give_plausible_intervals(ludb_dir):
     m = measure(r.signal, r.fs, r.fiducials)
     assert 30 < m.heart_rate_bpm < 200 and 60 < m.qrs_ms < 200 and 250 < m.qt_ms < 600
     assert -180 <= m.qrs_axis_deg <= 180
+
+
+def test_an_rr_across_a_missed_beat_is_left_out():
+    fid = _fiducials(n_beats=10)
+    for b in fid.beats:  # beat 5 seen by no lead
+        b[5] = np.nan
+    m = measure(None, FS, fid)
+    assert m.heart_rate_bpm == pytest.approx(75.0) and m.sdnn_ms == pytest.approx(0.0)
+    assert any("missed beat" in n for n in m.notes)
+
+
+def test_the_correction_is_applied_at_500_hz_only_and_the_raw_values_kept(synth_dir):
+    import wfdb
+    import pandas as pd
+
+    from xand.data.preprocess import resample
+
+    meta = pd.read_csv(synth_dir / "ptbxl_database.csv", index_col="ecg_id")
+    sig, info = wfdb.rdsamp(str(synth_dir / meta.loc[1, "filename_hr"]))
+    ecg = sig.T.astype(np.float32)
+    hi = measure_ecg(ecg, info["fs"])
+    assert set(hi.raw_intervals_ms) == {"p_duration_ms", "pr_ms", "qrs_ms", "qt_ms"}
+    off = CALIBRATIONS["neurokit"].interval_offsets_ms["qrs_ms"]
+    assert hi.qrs_ms != pytest.approx(hi.raw_intervals_ms["qrs_ms"])
+    assert abs(hi.qrs_ms - hi.raw_intervals_ms["qrs_ms"] + off) < 15  # the interval offset, +- the marks' shift
+    lo = measure_ecg(resample(ecg, 500, 100), 100.0)
+    assert lo.raw_intervals_ms == {} and any("fitted at 500 Hz" in n for n in lo.notes)

@@ -269,3 +269,13 @@ def test_a_database_path_outside_the_folder_is_refused_for_that_record_only(smal
     assert {s["ecg_id"] for s in out.skipped} == {2, 4}
     assert all("outside the dataset folder" in s["reason"] for s in out.skipped)
     assert main(["info", str(small)]) == 2
+
+
+def test_a_symlinked_records_folder_is_inside_the_dataset(small, tmp_path):
+    """records500/ on another disk, linked into the dataset folder, is the usual PTB-XL layout."""
+    elsewhere = tmp_path / "disk2" / "records500"
+    elsewhere.parent.mkdir()
+    shutil.move(str(small / "records500"), elsewhere)
+    (small / "records500").symlink_to(elsewhere, target_is_directory=True)
+    ptb = PTBXL(small)
+    assert ptb.load(1, fs=500).shape == (12, 5000)

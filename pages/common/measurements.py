@@ -51,9 +51,14 @@ def measurements_panel(data_dir: str, cache_dir: str, ecg_id: int, key: str = "r
     cols[0].metric("Heart rate", "—" if hr is None else f"{hr:.0f} bpm",
                    help=None if m.get("sdnn_ms") is None else f"SDNN {m['sdnn_ms']:.0f} ms, "
                    f"RMSSD {m['rmssd_ms']:.0f} ms over {m['n_beats']} beats")
-    cols[1].metric("PR", _ms(m.get("pr_ms")))
-    cols[2].metric("QRS", _ms(m.get("qrs_ms")))
-    cols[3].metric("QT", _ms(m.get("qt_ms")))
+    raw = m.get("raw_intervals_ms") or {}
+
+    def raw_help(k: str) -> str | None:
+        return f"Uncorrected (the delineation's own marks): {_ms(raw.get(k))}" if raw else None
+
+    cols[1].metric("PR", _ms(m.get("pr_ms")), help=raw_help("pr_ms"))
+    cols[2].metric("QRS", _ms(m.get("qrs_ms")), help=raw_help("qrs_ms"))
+    cols[3].metric("QT", _ms(m.get("qt_ms")), help=raw_help("qt_ms"))
     formula = cols[4].selectbox("QTc formula", list(QTC_FORMULAS), key=f"{key}_qtc_formula",
                                 format_func=str.capitalize)
     cols[4].metric(f"QTc ({formula.capitalize()})", _ms((m.get("qtc_ms") or {}).get(formula)))
@@ -64,6 +69,9 @@ def measurements_panel(data_dir: str, cache_dir: str, ecg_id: int, key: str = "r
     if any(v is not None for v in st_row.values()):
         df = pd.DataFrame([[st_row.get(lead) for lead in LEADS]], columns=list(LEADS), index=["ST J+60 (mV)"])
         st.dataframe(df.style.format("{:+.2f}", na_rep="—"), width="stretch")
-    notes = [n for n in m.get("notes", []) if "corrected" not in n]
-    st.caption(VALIDATION_NOTE + (f" Sampling {m['fs']:.0f} Hz." if m.get("fs") else "")
+    notes = [n for n in m.get("notes", []) if "corrected for their mean error" not in n]
+    shown = VALIDATION_NOTE if raw else VALIDATION_NOTE.replace("corrected for its mean error on LUDB", "uncorrected")
+    raw_txt = (" Uncorrected: " + ", ".join(f"{k.split('_')[0].upper()} {_ms(raw.get(k))}"
+                                            for k in ("pr_ms", "qrs_ms", "qt_ms")) + ".") if raw else ""
+    st.caption(shown + raw_txt + (f" Sampling {m['fs']:.0f} Hz." if m.get("fs") else "")
                + (" " + "; ".join(notes) + "." if notes else ""))

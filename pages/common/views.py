@@ -118,10 +118,12 @@ def delta_metric(method: str, delta: float | None) -> tuple[str, str, str] | Non
                 f"{_COMPLETENESS}; near 0 = converged")
     if method == "expected_gradients":
         return ("Expected Gradients mean |δ|", "—" if delta is None else f"{delta:.2e}",
-                f"Mean over the drawn references of |{_COMPLETENESS}|; near 0 = converged")
+                f"Mean over the draws of |{_COMPLETENESS}|. Each draw is a one-point estimate, so this does "
+                "not go to 0 with more draws; it measures how far single draws are from completeness")
     if method == "gradshap":
         return ("GradientShap mean |δ|", "—" if delta is None else f"{delta:.2e}",
-                f"Mean over GradientShap's samples of |{_COMPLETENESS}|; near 0 = converged")
+                f"Mean over GradientShap's samples of |{_COMPLETENESS}|. Each sample is a one-point estimate, so "
+                "this does not go to 0 with more samples; it measures how far single samples are from completeness")
     if delta is None:
         return None
     return f"{method} convergence δ", f"{delta:.2e}", _COMPLETENESS

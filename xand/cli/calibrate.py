@@ -12,7 +12,6 @@ HELP = "fit each head's temperature on the validation split (calibrated probabil
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run", required=True, help="training run folder")
     p.add_argument("--data", required=True, help="the PTB-XL-layout folder the run was trained on")
-    p.add_argument("--split", default="val", choices=["train", "val"], help="split to fit on (never test)")
     p.add_argument("--cache-dir", default=None, help="prepared-array cache")
     p.add_argument("--json", action="store_true")
 
@@ -20,11 +19,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from xand.training.trainer import calibrate_run
 
-    out = calibrate_run(args.run, args.data, args.split, args.cache_dir)
+    out = calibrate_run(args.run, args.data, "val", args.cache_dir)
     if args.json:
         print(json.dumps(out, indent=2))
         return 0
-    print(f"fitted on the {args.split} split of {args.data}; written to {args.run}/calibration.json")
+    print(f"fitted on the val split of {args.data}; written to {args.run}/calibration.json")
+    if out.get("dataset_check"):
+        print(out["dataset_check"])
     for h, r in out["heads"].items():
         line = f"{h:5} T = {r['temperature']:.3f}"
         for split in ("val", "test"):

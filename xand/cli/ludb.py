@@ -58,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
             "tolerance_ms": args.tolerance_ms, "config": table.attrs["config"],
             "mask_iou": table.attrs["mask_iou"], "delineator": args.method, "cv": args.cv,
             "offsets_ms": table.attrs["offsets_ms"], "interval_offsets_ms": table.attrs["interval_offsets_ms"],
+            "fold_offsets_ms": table.attrs["fold_offsets_ms"],
             "intervals": json.loads(intervals.reset_index().to_json(orient="records")),
             "table": json.loads(table.reset_index().to_json(orient="records")),
         }
@@ -70,6 +71,9 @@ def run(args: argparse.Namespace) -> int:
         if args.cv:
             print(f"offsets removed ({args.cv}-fold CV, fitted on the other folds); fitted on all records: "
                   + ", ".join(f"{k} {v:+.1f}" for k, v in table.attrs["offsets_ms"].items()) + " ms")
+            folds = table.attrs["fold_offsets_ms"]
+            print("range of the per-fold offsets (ms): " + ", ".join(
+                f"{k} {min(f[k] for f in folds):+.1f}..{max(f[k] for f in folds):+.1f}" for k in folds[0]))
         print("clinical-mask IoU (expert vs detected fiducials): "
               + ", ".join(f"{h} {v:.3f}" for h, v in table.attrs["mask_iou"].items()))
         print(f"{len(table.attrs['records'])} records scored, {len(table.attrs['skipped'])} skipped; "

@@ -19,6 +19,8 @@ from PTB-XL. IEEE J Biomed Health Inform 25(5):1519-1528 (2021).
 
 from __future__ import annotations
 
+import os
+
 import ast
 from pathlib import Path
 
@@ -217,13 +219,13 @@ def record_paths(data_dir: Path, row: pd.Series | dict) -> dict[int, Path]:
     row must never make the reader open a file elsewhere on the server.
     """
     out = {}
-    root = Path(data_dir).resolve()
     for fs, col in RATE_COLUMNS.items():
         rel = row.get(col)
         if isinstance(rel, str) and rel.strip():
             rel = rel.strip()
-            target = (Path(data_dir) / rel).resolve()
-            if Path(rel).is_absolute() or (target != root and root not in target.parents):
+            # judged on the path as written, not resolved: records500/ may be a symlink to another disk
+            norm = os.path.normpath(rel)
+            if os.path.isabs(rel) or norm == ".." or norm.startswith(".." + os.sep):
                 raise DataError(Path(data_dir) / DATABASE_CSV, f"{col} {rel!r} points outside the dataset folder",
                                 f"a path relative to {data_dir} (e.g. records100/00000/00001_lr)")
             out[fs] = Path(data_dir) / rel

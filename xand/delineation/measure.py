@@ -7,7 +7,8 @@ global onset, so only the marks within ``outlier_ms`` of the leads' median take 
 
 Definitions (every value is the median over beats unless said otherwise; NaN when not measurable):
 
-- heart rate: 60 000 / mean RR (ms); RR from the global R peaks, intervals outside 250-2500 ms dropped;
+- heart rate: 60 000 / mean RR (ms); RR from the global R peaks, intervals outside 250-2500 ms or over
+  1.6 x the median RR (across a missed beat) dropped;
   SDNN (SD of RR) and RMSSD (root mean square of successive RR differences; Task Force of the ESC and
   NASPE 1996, Circulation 93:1043) for the RR variability
 - P duration: P off - P on; PR: QRS on - P on; QRS: QRS off - QRS on; QT: T off - QRS on
@@ -62,8 +63,9 @@ class Measurements:
     n_beats : global beats found
     beats : ``(n_beats, len(FIDUCIAL_KINDS))`` global marks in samples at ``fs`` (NaN where missing)
     fs : Hz of ``beats``
-    notes : why a value is missing
+    notes : why a value is missing, and which correction was applied
     source : the fiducials' source
+    raw_intervals_ms : the intervals before the delineator's correction (empty when none was applied)
     """
 
     heart_rate_bpm: float = float("nan")
@@ -84,6 +86,7 @@ class Measurements:
     fs: float = 500.0
     notes: list[str] = field(default_factory=list)
     source: str = ""
+    raw_intervals_ms: dict[str, float] = field(default_factory=dict)
 
     def qtc(self, formula: str = "bazett") -> float:
         """QTc (ms) by ``formula`` (a key of ``QTC_FORMULAS``)."""
@@ -229,6 +232,12 @@ def measure(ecg: np.ndarray | None, fs: float, fiducials: Fiducials, outlier_ms:
     r = g[:, k("R_peak")]
     rr = np.diff(r[np.isfinite(r)]) * ms
     rr = rr[(rr >= 250) & (rr <= 2500)]
+    if len(rr) >= 3:
+        # an RR across a beat that too few leads saw spans two beats: leave it out, never average it in
+        gap = rr > 1.6 * np.median(rr)
+        if gap.any():
+            m.notes.append(f"{int(gap.sum())} RR interval(s) over 1.6 x the median left out (a missed beat?)")
+            rr = rr[~gap]
     if len(rr):
         m.rr_ms = float(np.mean(rr))
         m.heart_rate_bpm = 60000.0 / m.rr_ms
@@ -325,6 +334,9 @@ def measure_ecg(ecg: np.ndarray, fs: float, delineator: str = "neurokit", fiduci
     Measurements; ``notes`` says whether a calibration was applied.
     """
     cal = CALIBRATIONS.get(delineator) if calibrated and fiducials is None else None
+    skipped_cal = cal is not None and fs < 500
+    if skipped_cal:  # fitted at 500 Hz on LUDB: not validated at other rates
+        cal = None
     if fiducials is None:
         from xand.delineation.methods import apply_offsets, delineate
 
@@ -334,11 +346,16 @@ def measure_ecg(ecg: np.ndarray, fs: float, delineator: str = "neurokit", fiduci
             fiducials = DelineationCache(cache_dir).delineate(ecg, fs, delineator=delineator)
         else:
             fiducials = delineate(ecg, fs, delineator)
+        raw_fiducials = fiducials
         if cal is not None:
             fiducials = apply_offsets(fiducials, cal.offsets_ms)
     m = measure(ecg, fs, fiducials, interval_offsets_ms=cal.interval_offsets_ms if cal else None)
     if cal is not None:
+        raw = measure(None, fs, raw_fiducials)
+        m.raw_intervals_ms = {k: getattr(raw, k) for k in INTERVALS}
         m.notes.append(f"{delineator} marks and intervals corrected for their mean error on the {cal.fitted_on}")
+    if skipped_cal:
+        m.notes.append(f"not corrected: the correction was fitted at 500 Hz and this ECG is at {fs:g} Hz")
     return m
 
 
@@ -391,8 +408,9 @@ def measure_records(path: str, delineator: str = "neurokit", limit: int | None =
         try:
             m = measure_ecg(item.ecg, item.fs, delineator, calibrated=calibrated)
             rows.append({"record": item.record, "fs": item.fs, **measurement_row(m), "error": None})
-        except DataError as exc:  # one bad record never stops the batch
-            rows.append({"record": item.record, "error": str(exc)})
+        except Exception as exc:  # noqa: BLE001 - one bad record never stops the batch
+            rows.append({"record": item.record, "error": str(exc) if isinstance(exc, DataError)
+                         else f"{type(exc).__name__}: {exc}"})
     return pd.DataFrame(rows).set_index("record") if rows else pd.DataFrame(columns=["error"])
 
 

@@ -24,6 +24,7 @@ from typing import Any, Callable
 import numpy as np
 
 from xand.constants import FIDUCIAL_KINDS
+from xand.delineation.neurokit import ALGORITHM_VERSION as NK_ALGORITHM_VERSION
 from xand.fiducials import Fiducials, kind_index
 from xand.registry import Registry
 
@@ -89,7 +90,7 @@ def delineate(ecg: np.ndarray, fs: float, delineator: str = "neurokit",
     return apply_offsets(fid, offsets_ms)
 
 
-@register_delineator("neurokit", version="3")
+@register_delineator("neurokit", version=NK_ALGORITHM_VERSION)
 def _neurokit(ecg: np.ndarray, fs: float, cfg: Any = None) -> Fiducials:
     from xand.delineation.neurokit import delineate as nk_delineate
 

@@ -704,7 +704,7 @@ def lead_importance_reason(attr_map: np.ndarray) -> str | None:
     return None
 
 
-def lead_drop(model: nn.Module, x: Tensor | np.ndarray, target: int = 0) -> np.ndarray:
+def lead_drop(model: nn.Module, x: Tensor | np.ndarray, target: int = 0, temperature: float = 1.0) -> np.ndarray:
     """Change of probability when each lead is zeroed (lead dropping).
 
     Zero in normalised units is a flat line at the lead's mean (isoelectric). One batched forward of
@@ -716,6 +716,8 @@ def lead_drop(model: nn.Module, x: Tensor | np.ndarray, target: int = 0) -> np.n
         (restored afterwards): in training mode BatchNorm would normalise the 13 inputs together
     x : ``(1, 12, T)`` normalised input
     target : output index
+    temperature : the head's calibration temperature (probabilities ``sigmoid(logit / T)``, the scale the
+        viewer shows); 1 for the raw model
 
     Returns
     -------
@@ -726,5 +728,6 @@ def lead_drop(model: nn.Module, x: Tensor | np.ndarray, target: int = 0) -> np.n
     idx = torch.arange(N_LEADS)
     batch[idx + 1, idx, :] = 0.0
     with torch.no_grad(), eval_mode(model):
-        p = torch.sigmoid(model(batch.to(_device(model, x.device)))[:, target]).double().cpu().numpy()
+        logits = model(batch.to(_device(model, x.device)))[:, target].double().cpu()
+    p = torch.sigmoid(logits / float(temperature)).numpy()
     return p[0] - p[1:]

@@ -17,7 +17,7 @@ from xand.constants import NEGATIVE
 from xand.errors import DataError
 
 
-@lru_cache(maxsize=16)
+@lru_cache(maxsize=4)  # the app keeps at most 4 predictors: no more banks than that
 def _bank(predictor, data_dir: str, head: str, n: int, seed: int, split: str) -> np.ndarray:
     from xand.data.ptbxl import PTBXL
 

@@ -96,13 +96,13 @@ def _f(v: float) -> float | None:
     return None if v is None or not math.isfinite(v) else float(v)
 
 
-def _predict_fn(model: Any, target: int, device: Any) -> Callable[[np.ndarray], np.ndarray]:
+def _predict_fn(model: Any, target: int, device: Any, temperature: float = 1.0) -> Callable[[np.ndarray], np.ndarray]:
     import torch
 
     def predict(batch: np.ndarray) -> np.ndarray:
         with torch.no_grad(), eval_mode(model):
             logits = model(torch.as_tensor(np.asarray(batch, dtype=np.float32), device=device))
-            return torch.sigmoid(logits[:, target]).double().cpu().numpy()
+            return torch.sigmoid(logits[:, target].double() / float(temperature)).cpu().numpy()
 
     return predict
 
@@ -168,8 +168,9 @@ def explain_ecg(predictor: Any, ecg: np.ndarray, fs: float, head: str, method: s
     fs_work = float(predictor.preprocess_cfg.fs)
     with torch.no_grad(), eval_mode(model):  # a training-mode model would use batch statistics / dropout
         logit = float(model(x)[0, target])
-    prob = float(predictor.probability(head, logit)) if hasattr(predictor, "probability") \
-        else 1.0 / (1.0 + math.exp(-logit))
+    # the probability, the lead drops and the perturbation drop on the one scale the viewer shows
+    temp = float(predictor.temperature(head)) if getattr(predictor, "calibrated", False) else 1.0
+    prob = 1.0 / (1.0 + math.exp(-logit / temp))
     if fiducials is None:
         from xand.delineation.neurokit import delineate
 
@@ -202,7 +203,7 @@ def explain_ecg(predictor: Any, ecg: np.ndarray, fs: float, head: str, method: s
                   for k, s in scores.items()}
     x_np = x[0].detach().cpu().numpy()
     if perturbation:
-        pert = perturbation_drop(_predict_fn(model, target, device), x_np, mask, 0.0,
+        pert = perturbation_drop(_predict_fn(model, target, device, temp), x_np, mask, 0.0,
                                  np.random.default_rng(seed))
         if reason and pert.value is None:
             pert.reason = reason
@@ -218,7 +219,7 @@ def explain_ecg(predictor: Any, ecg: np.ndarray, fs: float, head: str, method: s
         head=head, method=method, probability=prob, fs=fs_work, attribution=attr, mask=mask,
         mask_reason=reason, fiducials=fid, scores=scores,
         lead_importance=lead_importance(attr.map), lead_importance_reason=lead_importance_reason(attr.map),
-        lead_drop=lead_drop(model, x, target) if lead_dropping else None, compare=compare,
+        lead_drop=lead_drop(model, x, target, temp) if lead_dropping else None, compare=compare,
         seconds=time.perf_counter() - t0,
     )
 

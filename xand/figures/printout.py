@@ -25,6 +25,8 @@ where attribution is high), ``calibration`` and ``separators``.
 
 from __future__ import annotations
 
+from typing import Any
+
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -215,6 +217,7 @@ def ecg_figure(
     paper_grid: bool = True,
     style: PrintoutStyle | None = None,
     height: int | None = None,
+    fiducials: Any = None,
 ) -> go.Figure:
     """The clinical 12-lead printout with CLIN (clinical mask) and ATTR (attribution) strips per lead.
 
@@ -236,6 +239,8 @@ def ecg_figure(
     paper_grid : draw the ECG paper (overrides ``style.paper_grid``)
     style : further display options (:class:`PrintoutStyle`)
     height : figure height in pixels (default: derived from the paper scale)
+    fiducials : ``xand.fiducials.Fiducials`` of this ECG (any grid) or None; drawn as thin ticks on every
+        lead at P on, QRS on, QRS off (J) and T off (trace ``fiducials``; hover names the point)
 
     Returns
     -------
@@ -362,6 +367,8 @@ def ecg_figure(
                                     yanchor="middle", showarrow=False, xshift=-3,
                                     font=dict(size=8, color="#555")))
 
+    if fiducials is not None:
+        traces.append(_fiducial_trace(fiducials, fs, n_t, rows, placement))
     for k in range(len(HOT_LEVELS)):
         if hot_x[k]:
             traces.append(dict(type="scatter", x=np.concatenate(hot_x[k]), y=np.concatenate(hot_y[k]),
@@ -390,6 +397,67 @@ def ecg_figure(
         layout["title"] = dict(text=title, x=0.01, xanchor="left", font=dict(size=14))
     # One validated construction from plain dicts: per-trace objects and update_layout() cost ~10x more.
     return go.Figure(dict(data=traces, layout=layout))
+
+
+#: The fiducial points drawn on the trace, with their tick colours.
+FIDUCIAL_TICKS: dict[str, str] = {"P_on": "#2e7d32", "QRS_on": "#1565c0", "QRS_off": "#6a1b9a", "T_off": "#c62828"}
+
+
+def _fiducial_trace(fiducials: Any, fs: float, n_t: int, rows: list, placement: dict) -> dict:
+    """One scatter of short vertical ticks (0.3 mV) at each lead's marks, inside that lead's panel."""
+    from xand.fiducials import kind_index
+
+    fid = fiducials if float(fiducials.fs) == fs else fiducials.resample(fs)
+    xs: list[float | None] = []
+    ys: list[float | None] = []
+    text: list[str | None] = []
+    for panels in rows:
+        for name, lead, a, b in panels:
+            strip = name.split(":", 1)[1] if name.startswith("lead:") else "rhythm"
+            pl = placement[strip]
+            li = lead_index(lead)
+            beats = fid.beats[li]
+            if not len(beats) or not fid.quality[li]:
+                continue
+            for kind in FIDUCIAL_TICKS:
+                for pos in beats[:, kind_index(kind)]:
+                    if not np.isfinite(pos) or not (a <= pos < b):
+                        continue
+                    t = float(pos) / fs
+                    y0 = pl["baseline"]
+                    xs += [t, t, None]
+                    ys += [y0 - 0.15, y0 + 0.15, None]
+                    text += [f"{lead} {kind} {t:.3f} s", f"{lead} {kind} {t:.3f} s", None]
+    return dict(type="scatter", x=xs, y=ys, mode="lines", name="fiducials", text=text,
+                hovertemplate="%{text}<extra></extra>", line=dict(color="#555", width=0.8), showlegend=False)
+
+
+def caliper_reading(x0: float, x1: float, y0: float | None = None, y1: float | None = None) -> dict[str, Any]:
+    """What a pair of calipers reads between two points of the printout (x in s, y in mV of the sheet).
+
+    Returns ``{"dt_ms", "rate_bpm", "dmv"}``: the time difference, the rate it implies when it is one
+    RR interval (60 000 / dt), and the amplitude difference (None without y). The sheet's y axis is mV at
+    10 mm/mV, so a vertical distance on it is a voltage difference on any lead.
+    """
+    dt = abs(float(x1) - float(x0)) * 1000.0
+    return {"dt_ms": dt, "rate_bpm": 60000.0 / dt if dt > 0 else None,
+            "dmv": None if y0 is None or y1 is None else abs(float(y1) - float(y0))}
+
+
+def march_out(fig: go.Figure, start_s: float, interval_s: float, n: int = 12) -> go.Figure:
+    """``fig`` with dashed vertical lines at ``start_s + k * interval_s`` across the sheet (march-out of an
+    RR interval: a regular rhythm lands every line on an R peak)."""
+    if interval_s <= 0:
+        return fig
+    end = fig.layout.xaxis.range[1] if fig.layout.xaxis.range else start_s + n * interval_s
+    k, shapes = 0, list(fig.layout.shapes or ())
+    while k <= n and start_s + k * interval_s <= end:
+        t = start_s + k * interval_s
+        shapes.append(dict(type="line", xref="x", yref="paper", x0=t, x1=t, y0=0, y1=1,
+                           line=dict(color="#1565c0", width=1, dash="dash")))
+        k += 1
+    fig.update_layout(shapes=shapes)
+    return fig
 
 
 def lead_importance_figure(importance: np.ndarray, title: str = "Lead importance",

@@ -16,7 +16,8 @@ import numpy as np
 
 from xand.errors import DataError
 
-#: Temperatures outside this range mean the fit failed (e.g. one class only): T = 1 is kept instead.
+#: Temperatures at (within 1 % in log space of) either end of this range mean the fit failed (separable or
+#: uninformative validation logits): T = 1 is kept instead.
 T_RANGE = (0.05, 20.0)
 
 
@@ -27,7 +28,8 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
     """The ``T`` minimising the mean binary cross-entropy of ``sigmoid(logits / T)`` against ``y`` (0/1).
 
-    One class only, fewer than 2 records or non-finite logits: 1.0 (nothing to fit).
+    One class only, fewer than 2 records, non-finite logits, or an optimum at the end of ``T_RANGE``
+    (perfectly separated or uninformative validation logits): 1.0 (nothing trustworthy to fit).
     """
     from scipy.optimize import minimize_scalar
 
@@ -43,10 +45,14 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
         # log(1 + exp(-|z|)) form: exact for large |z|
         return float(np.mean(np.maximum(zt, 0) - zt * y + np.log1p(np.exp(-np.abs(zt)))))
 
-    res = minimize_scalar(nll, bounds=(math.log(T_RANGE[0]), math.log(T_RANGE[1])), method="bounded",
-                          options={"xatol": 1e-6})
-    t = float(math.exp(res.x))
-    return t if T_RANGE[0] < t < T_RANGE[1] and res.success else 1.0
+    lo, hi = math.log(T_RANGE[0]), math.log(T_RANGE[1])
+    res = minimize_scalar(nll, bounds=(lo, hi), method="bounded", options={"xatol": 1e-6})
+    # the bounded search stops just inside a bound when the optimum lies beyond it (separable or
+    # uninformative validation logits): that is a failed fit, not a temperature
+    margin = 0.01 * (hi - lo)
+    if not res.success or res.x < lo + margin or res.x > hi - margin:
+        return 1.0
+    return float(math.exp(res.x))
 
 
 def apply_temperature(logits: np.ndarray, temperature: float) -> np.ndarray:

@@ -1046,10 +1046,19 @@ def calibrate_run(run_dir: str | Path, data_dir: str | Path, split: str = "val",
     calibration existed; newer runs carry the fit in their summary."""
     from xand.data.prepare import content_key, prepare
 
+    if split != "val":
+        raise DataError(None, f"calibration on the {split} split", "the validation split (never train or test)")
     pred = Predictor(run_dir, calibrated=False)
+    key = content_key(data_dir)
+    trained_on = (pred.config.get("dataset") or {}).get("content_key")
+    if trained_on and trained_on != key:
+        raise DataError(data_dir, f"is dataset {key}, the run was trained on {trained_on}",
+                        "the dataset the run was trained on (its validation split)")
     prep = prepare(data_dir, cache_dir=cache_dir, cfg=pred.preprocess_cfg, progress=False)
     idx = prep.index
-    out: dict[str, Any] = {"data": str(data_dir), "dataset_key": content_key(data_dir), "split": split, "heads": {}}
+    out: dict[str, Any] = {"data": str(data_dir), "dataset_key": key, "split": split, "heads": {},
+                           "dataset_check": None if trained_on else
+                           "the run does not record its dataset's content key: not checked that this is its data"}
     for h in pred.heads:
         rows = {s: np.flatnonzero((idx["split"] == s).to_numpy() & (idx[h] >= 0).to_numpy()) for s in (split, "test")}
         logit = {}
