@@ -667,3 +667,21 @@ def test_review_scores_the_map_against_the_records_own_findings(env):
     assert any("Per finding" in t for t in texts)
     for code in codes:
         assert any(t.startswith(f"{code} (") and "Pointing Game" in t and "chance" in t for t in texts), code
+
+
+def test_review_draws_the_fiducial_marks_and_reads_calipers(env):
+    at = run_app({"record": 7})
+    assert "fiducials" not in trace_names(printout_spec(at))
+    at.toggle(key="show_fiducials").set_value(True).run()
+    assert not at.exception
+    assert "fiducials" in trace_names(printout_spec(at))
+    at.toggle(key="calipers").set_value(True).run()
+    assert any("Drag a box" in c.value for c in at.caption)
+    at.session_state["ecg_figure_calipers"] = {"selection": {"box": [{"x": [1.0, 1.8], "y": [0.2, 1.7]}],
+                                                             "points": [], "point_indices": []}}
+    at.run()
+    assert not at.exception
+    reading = [m.value for m in at.markdown if "Δt" in m.value]
+    assert reading and "Δt 800 ms" in reading[0] and "75 bpm" in reading[0] and "Δ 1.50 mV" in reading[0]
+    spec = printout_spec(at)
+    assert sum(1 for s in spec["layout"].get("shapes", []) if s.get("line", {}).get("dash") == "dash") >= 10

@@ -275,3 +275,40 @@ def test_side_figures(record):
     assert imp.data[0].name == "importance" and list(imp.data[0].y) == list(LEADS)
     drop = lead_drop_figure(np.linspace(-0.1, 0.2, 12))
     assert drop.data[0].name == "lead_drop" and len(drop.data[0].x) == 12
+
+
+def test_fiducial_ticks_sit_on_each_leads_panel_at_the_marks():
+    from xand.constants import FIDUCIAL_KINDS
+    from xand.fiducials import Fiducials, kind_index
+    from xand.figures.printout import FIDUCIAL_TICKS, ecg_figure
+
+    fs, n = 100.0, 1000
+    rows = []
+    for r in (60, 300, 560, 820):
+        row = np.full(len(FIDUCIAL_KINDS), np.nan)
+        for k, off in {"P_on": -20, "QRS_on": -5, "R_peak": 0, "QRS_off": 5, "T_off": 30}.items():
+            row[kind_index(k)] = r + off
+        rows.append(row)
+    fid = Fiducials(fs, n, [np.array(rows) for _ in range(12)], np.ones(12, bool), "test")
+    ecg = np.zeros((12, n), np.float32)
+    fig = ecg_figure(ecg, fs, fiducials=fid)
+    tr = next(t for t in fig.data if t.name == "fiducials")
+    texts = [t for t in tr.text if t]  # two points (a short vertical tick) per mark
+    # a panel shows only the marks inside its own 2.5 s: lead I (0-2.5 s) holds the first beat only
+    assert sorted({t for t in texts if t.startswith("I ")}) == ["I P_on 0.400 s", "I QRS_off 0.650 s",
+                                                                "I QRS_on 0.550 s", "I T_off 0.900 s"]
+    assert sum(t.startswith("I P_on") for t in texts) == 2
+    assert {t.split()[1] for t in texts} == set(FIDUCIAL_TICKS)
+    assert any(t.startswith("II QRS_on 5.550") for t in texts)  # the rhythm strip's beat at 5.6 s
+    assert "fiducials" not in {t.name for t in ecg_figure(ecg, fs).data}
+
+
+def test_caliper_reading_and_march_out():
+    from xand.figures.printout import caliper_reading, ecg_figure, march_out
+
+    r = caliper_reading(1.0, 1.8, -0.2, 1.3)
+    assert r["dt_ms"] == pytest.approx(800.0) and r["rate_bpm"] == pytest.approx(75.0) and r["dmv"] == pytest.approx(1.5)
+    assert caliper_reading(2.0, 2.0)["rate_bpm"] is None and caliper_reading(1.0, 2.0)["dmv"] is None
+    fig = march_out(ecg_figure(np.zeros((12, 1000), np.float32), 100.0), 0.5, 0.8)
+    lines = [s for s in fig.layout.shapes if s.type == "line" and s.line.dash == "dash"]
+    assert [round(s.x0, 2) for s in lines][:4] == [0.5, 1.3, 2.1, 2.9] and all(s.x0 <= 10.0 for s in lines)

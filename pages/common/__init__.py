@@ -535,6 +535,7 @@ class View:
     mask_source: str = ""
     waves: np.ndarray | None = None  # (12, 6) lead x wave attribution of a wave-level method
     findings: dict = field(default_factory=dict)  # code -> scores against that statement's own mask
+    fiducials: object | None = None  # xand.fiducials.Fiducials the mask was built from (any grid)
 
     @property
     def pg(self) -> dict | None:
@@ -577,7 +578,8 @@ def explain_view(data_dir: str, cache_dir: str, plus_dir: str | None, run_dir: s
         from xand.delineation.masks import clinical_mask
 
         return View(int(ecg_id), head, method, fs, None, None, None,
-                    np.asarray(clinical_mask(fid, head, ecg.shape[1]), dtype=bool), mask_source=fid.source)
+                    np.asarray(clinical_mask(fid, head, ecg.shape[1]), dtype=bool), mask_source=fid.source,
+                    fiducials=fid)
     pred = get_predictor(run_dir, stamp)
     from xand.explain.attribution import NEEDS_SEGMENTS
     from xand.explain.xai import explain_ecg
@@ -603,6 +605,7 @@ def explain_view(data_dir: str, cache_dir: str, plus_dir: str | None, run_dir: s
         mask_source=fid.source,
         waves=_wave_table(e) if method in NEEDS_SEGMENTS else None,
         findings=_finding_scores(data_dir, ecg_id, head, e),
+        fiducials=fid,
     )
 
 
