@@ -685,3 +685,31 @@ def test_review_draws_the_fiducial_marks_and_reads_calipers(env):
     assert reading and "Δt 800 ms" in reading[0] and "75 bpm" in reading[0] and "Δ 1.50 mV" in reading[0]
     spec = printout_spec(at)
     assert sum(1 for s in spec["layout"].get("shapes", []) if s.get("line", {}).get("dash") == "dash") >= 10
+
+
+def test_work_ahead_threads_stop_between_pieces_of_work_at_exit():
+    """Hardening row 17: a daemon thread still inside torch at interpreter exit aborted the process; the
+    atexit hook stops the work-ahead threads between two pieces of work and waits for them."""
+    import threading
+    import time as _time
+
+    import pages.common as common
+
+    done, started = [], threading.Event()
+
+    def work():
+        started.set()
+        for i in range(1000):
+            if common._STOPPING.is_set():
+                return
+            done.append(i)
+            _time.sleep(0.01)
+
+    t = common._start_worker(work, "xand-test-worker")
+    t.start()
+    started.wait(5)
+    try:
+        common._stop_workers(timeout=5)
+        assert not t.is_alive() and 0 < len(done) < 1000 and t not in common._WORKERS
+    finally:
+        common._STOPPING.clear()

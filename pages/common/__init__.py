@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import atexit
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -112,6 +113,32 @@ class Selection:
 
 _EXPLAIN_LOCK = threading.Lock()  # one model computation at a time per process (see explain_view)
 _PREFETCH_BUSY = threading.Lock()
+# Work-ahead threads stop between two pieces of work when the interpreter exits: a daemon thread still
+# inside torch while Python tears down aborts the process ("terminate called without an active exception").
+_STOPPING = threading.Event()
+_WORKERS: set[threading.Thread] = set()
+
+
+def _stop_workers(timeout: float = 30.0) -> None:
+    _STOPPING.set()
+    deadline = time.monotonic() + timeout
+    for t in list(_WORKERS):
+        t.join(max(0.0, deadline - time.monotonic()))
+
+
+atexit.register(_stop_workers)
+
+
+def _start_worker(target, name: str) -> threading.Thread:
+    def run() -> None:
+        try:
+            target()
+        finally:
+            _WORKERS.discard(threading.current_thread())
+
+    t = threading.Thread(target=run, name=name, daemon=True)
+    _WORKERS.add(t)
+    return t
 
 def list_runs(cfg: AppConfig) -> dict[str, Path]:
     """Trained runs by display name, newest first: ``runs_dir/*`` then ``demo_weights/<run>`` (or
@@ -343,6 +370,8 @@ _PROB_JOBS_LOCK = threading.Lock()
 def _compute_probabilities(prep, pred, disk: Path, job: dict, chunk: int) -> None:
     probs: dict[str, list[np.ndarray]] = {}
     for a in range(0, len(prep), chunk):
+        if _STOPPING.is_set():  # the server is exiting: the next session recomputes
+            return
         with _EXPLAIN_LOCK:  # one model computation at a time: an explanation waits one chunk at most
             part = pred.predict_proba(np.asarray(prep.signals[a:a + chunk]), prep.fs)
         for h, p in part.items():
@@ -385,7 +414,7 @@ def ensure_probabilities(sel: "Selection", chunk: int = 128) -> bool:
                 except Exception as exc:  # noqa: BLE001 - reported on the page
                     job["error"] = f"{type(exc).__name__}: {exc}"
 
-            job["thread"] = threading.Thread(target=work, name="xand-probabilities", daemon=True)
+            job["thread"] = _start_worker(work, "xand-probabilities")
             _PROB_JOBS[str(disk)] = job
             job["thread"].start()
     return disk.is_file()
@@ -658,6 +687,8 @@ def prefetch(sel: Selection, jobs: list[tuple[int, str]]) -> None:
     def work() -> None:
         try:
             for ecg_id, head in jobs:
+                if _STOPPING.is_set():
+                    return
                 try:
                     view_for(sel, ecg_id, head)
                 except Exception:  # noqa: BLE001 - shown by the page if the user goes there
@@ -665,7 +696,7 @@ def prefetch(sel: Selection, jobs: list[tuple[int, str]]) -> None:
         finally:
             _PREFETCH_BUSY.release()
 
-    t = threading.Thread(target=work, name="xand-prefetch", daemon=True)
+    t = _start_worker(work, "xand-prefetch")
     add_script_run_ctx(t, get_script_run_ctx())  # cache access without "missing ScriptRunContext" noise
     t.start()
 

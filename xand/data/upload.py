@@ -320,6 +320,23 @@ def _read_csv(files: dict[str, bytes], fs: Any, units: str, cfg: UploadConfig) -
     tokens = [t.strip().strip('"') for t in (first.split() if delim == " " else first.split(delim))]
     has_header = not all(_is_number(t) for t in tokens if t)
     sep = r"\s+" if delim == " " else delim  # space-separated columns may be aligned with several spaces
+    # the duration follows from the text's shape: refuse an over-long record before parsing a cell of it
+    n_rows = len(lines) - (1 if has_header else 0)
+    n_samples = n_rows * len(tokens) // N_LEADS
+    rate = _check_rate(name, fs, cfg)
+    if n_samples / rate > cfg.max_seconds:
+        raise DataError(name, f"holds about {n_samples} samples per lead ({n_samples / rate:.0f} s at {rate:g} Hz)",
+                        f"at most {cfg.max_seconds:g} s")
+    if not has_header and n_rows == N_LEADS and len(tokens) > N_LEADS:
+        # one lead per line (12 very long rows): numpy per line, not a 200,000-column pandas frame
+        try:
+            arr = np.array([np.array(ln.split() if delim == " " else ln.split(delim), dtype=np.float64)
+                            for ln in lines], dtype=np.float64)
+        except ValueError:
+            arr = None  # ragged or a non-numeric cell: the general path below names it
+        if arr is not None and arr.ndim == 2:
+            return _finish(name, Path(name).stem, _to_leads(name, arr) * _units(units), rate, "csv", (name,),
+                           {"units": units, "lead_order": "storage order (no header row)"}, cfg)
     body = "\n".join(lines)
     try:  # the fast path: every cell a number
         df = pd.read_csv(io.StringIO(body), sep=sep, header=0 if has_header else None, dtype=np.float64,
@@ -339,7 +356,6 @@ def _read_csv(files: dict[str, bytes], fs: Any, units: str, cfg: UploadConfig) -
     else:
         arr = _to_leads(name, arr)
         order = "storage order (no header row)"
-    rate = _check_rate(name, fs, cfg)
     return _finish(name, Path(name).stem, arr * _units(units), rate, "csv", (name,),
                    {"units": units, "lead_order": order}, cfg)
 
