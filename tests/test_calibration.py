@@ -88,7 +88,13 @@ def test_calibrate_run_writes_the_file_the_predictor_then_uses(synth_dir, tmp_pa
     assert t == pytest.approx(summary_t, rel=1e-3)
     pred = load_run(run)
     assert pred.temperature("MI") == t
+    assert pred.verified  # calibrate re-signed the run: the new file is part of it
     (run / "calibration.json").write_text(json.dumps({"heads": {"MI": {"temperature": 2.0}}}))
+    with pytest.raises(DataError, match="changed after the run was finished"):
+        load_run(run)  # a calibration edited by hand is not the one the run was finished with
+    from xand.training.trainer import write_digests
+
+    write_digests(run)
     assert load_run(run).temperature("MI") == 2.0  # the file overrides the training-time fit
     shutil.rmtree(tmp_path / "cache")
 

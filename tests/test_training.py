@@ -537,7 +537,26 @@ def test_a_crafted_checkpoint_is_refused_and_runs_nothing(fake_prepared, tmp_pat
     with pytest.raises(DataError, match="best.pt"):
         load_run(run).model("MI")
     assert not marker.exists()
+    (run / "digests.json").unlink()  # a run from before digests: the weights_only load refuses it too
+    with pytest.raises(DataError, match="not a plain checkpoint"):
+        load_run(run).model("MI")
+    assert not marker.exists()
 
+
+def test_a_runs_files_are_checked_against_their_digests_before_loading(fake_prepared, tmp_path):
+    import shutil
+
+    from xand.errors import DataError
+
+    run = train(fake_prepared, tiny_cfg(epochs=1), tmp_path / "runs")
+    assert load_run(run).verified
+    other = train(fake_prepared, tiny_cfg(epochs=1, seed=5), tmp_path / "other")
+    shutil.copy(other / "MI" / "best.pt", run / "MI" / "best.pt")  # a valid checkpoint, but not this run's
+    with pytest.raises(DataError, match=r"MI/best.pt: changed after the run was finished"):
+        load_run(run)
+    shutil.copy(other / "MI" / "best.pt", run / "MI" / "best.pt")
+    (run / "digests.json").unlink()
+    assert load_run(run).verified is False  # no digests (an earlier run): loads, unverified
 
 def test_a_checkpoint_of_the_earlier_format_still_loads(tmp_path):
     """last.pt of earlier versions held numpy's RNG state as an array: still loadable, and restorable."""

@@ -622,6 +622,7 @@ def train(prepared, cfg: TrainConfig | None = None, out_dir: str | Path = "runs"
             summaries[unit.name] = _train_unit(ctx, unit, config)
         top = _aggregate(config, summaries)
         atomic_write_text(run_dir / "summary.json", _json(top))
+        write_digests(run_dir)
         tracker.log_artifact(run_dir / "summary.json")
     finally:
         tracker.close()
@@ -878,10 +879,13 @@ class Predictor:
     summary : the run's top-level ``summary.json`` (empty dict for an unfinished run)
     config : the run's ``config.json``
     calibrated : whether probabilities (and thresholds) are temperature-scaled (``temperature(head)``)
+    verified : whether the run's files matched its ``digests.json`` (False: a run written before digests)
     """
 
     def __init__(self, run_dir: str | Path, device: str = "cpu", calibrated: bool = True):
         self.run_dir = Path(run_dir)
+        # before reading anything: a file changed or swapped after training is refused, not loaded
+        self.verified = verify_digests(self.run_dir) if self.run_dir.is_dir() else False
         cfg_path = self.run_dir / "config.json"
         if not cfg_path.is_file():
             raise DataError(cfg_path, "run folder has no config.json", "a run written by xand.training.trainer.train")
@@ -1020,6 +1024,55 @@ def load_run(run_dir: str | Path, device: str = "cpu", calibrated: bool = True) 
 
 
 CALIBRATION_FILE = "calibration.json"
+DIGESTS_FILE = "digests.json"
+#: The files a Predictor reads, checked against the digests written when the run was finished.
+_DIGESTED = ("config.json", "summary.json", "*/best.pt", "*/summary.json", CALIBRATION_FILE)
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_digests(run_dir: str | Path) -> Path:
+    """Write ``<run>/digests.json``: the SHA-256 of every file a Predictor reads (config, summaries, best
+    checkpoints, calibration), so a file changed or swapped after training is noticed before loading."""
+    run_dir = Path(run_dir)
+    files = sorted({p for pat in _DIGESTED for p in run_dir.glob(pat) if p.is_file()})
+    digests = {p.relative_to(run_dir).as_posix(): _sha256(p) for p in files}
+    out = run_dir / DIGESTS_FILE
+    fileio.atomic_write_text(out, json.dumps({"algorithm": "sha256", "files": digests}, indent=2))
+    return out
+
+
+def verify_digests(run_dir: str | Path) -> bool:
+    """Check a run's files against ``digests.json``: True when they match, False when the run has no digests
+    (written before they existed); a changed, missing or added checkpoint is a ``DataError`` naming it."""
+    run_dir = Path(run_dir)
+    p = run_dir / DIGESTS_FILE
+    if not p.is_file():
+        return False
+    try:
+        want = dict(json.loads(p.read_text())["files"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DataError(p, f"unreadable digests ({exc})", "a file written by python -m train") from None
+    present = {q.relative_to(run_dir).as_posix() for pat in _DIGESTED for q in run_dir.glob(pat) if q.is_file()}
+    for rel in sorted(present | set(want)):
+        f = run_dir / rel
+        if rel not in want:
+            raise DataError(f, "is not among the files the run was finished with (digests.json)",
+                            "only files written by python -m train / python -m xand calibrate")
+        if not f.is_file():
+            raise DataError(f, "is missing", "the file listed in digests.json")
+        if _sha256(f) != want[rel]:
+            raise DataError(f, "changed after the run was finished (SHA-256 differs from digests.json)",
+                            "the file as training wrote it")
+    return True
 
 
 def read_calibration(run_dir: str | Path) -> dict[str, float]:
@@ -1071,4 +1124,6 @@ def calibrate_run(run_dir: str | Path, data_dir: str | Path, split: str = "val",
                                  y["test"] if split != "test" else None)
         out["heads"][h] = rep
     fileio.atomic_write_text(Path(run_dir) / CALIBRATION_FILE, json.dumps(out, indent=2))
+    if (Path(run_dir) / DIGESTS_FILE).is_file():
+        write_digests(run_dir)  # the new file joins the verified set
     return out
