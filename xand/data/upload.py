@@ -304,10 +304,30 @@ def _is_number(token: str) -> bool:
     return True
 
 
+def _precheck_csv_size(name: str, data: bytes, fs: Any, cfg: UploadConfig) -> None:
+    """Refuse an over-long CSV from its bytes alone (lines x fields of the first line), before it is
+    decoded or split: no copy of a file that is refused anyway."""
+    try:
+        rate = float(fs)
+    except (TypeError, ValueError):
+        return  # the rate check after parsing says what is wrong
+    if not np.isfinite(rate) or rate <= 0:
+        return
+    first_end = data.find(b"\n")
+    first = data if first_end < 0 else data[:first_end]
+    n_fields = max(first.count(b","), first.count(b";"), first.count(b"\t"), len(first.split()) - 1) + 1
+    n_lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    n_samples = n_lines * n_fields // N_LEADS
+    if n_samples / rate > cfg.max_seconds * 1.05:  # 5 % slack: header and comment lines are counted here
+        raise DataError(name, f"holds about {n_samples} samples per lead ({n_samples / rate:.0f} s at {rate:g} Hz)",
+                        f"at most {cfg.max_seconds:g} s")
+
+
 def _read_csv(files: dict[str, bytes], fs: Any, units: str, cfg: UploadConfig) -> UploadedECG:
     import pandas as pd
 
     (name, data), = files.items()
+    _precheck_csv_size(name, data, fs, cfg)
     text = _text(name, data)
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     if not lines:
