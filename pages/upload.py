@@ -4,7 +4,6 @@ the reviewer's own. Files are parsed from memory (``xand.data.upload``) and kept
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
 
 import numpy as np
 import pandas as pd
@@ -49,15 +48,7 @@ def upload_view(run_dir: str | None, stamp: float | None, digest: str, head: str
     pred = get_predictor(run_dir, stamp)
     with _EXPLAIN_LOCK:  # one model computation at a time per process (see pages.common.explain_view)
         e = explain_ecg(pred, _ecg, fs, head, method, fid, reference_data=data_dir)
-    return View(
-        ecg_id=0, head=head, method=method, fs=float(e.fs), probability=float(e.probability),
-        threshold=threshold_of(pred, head), attribution=np.asarray(e.attribution.map, dtype=np.float32),
-        mask=np.asarray(e.mask, dtype=bool), scores={k: asdict(v) for k, v in e.scores.items()},
-        delta=None if e.delta is None else float(e.delta),
-        lead_importance=np.asarray(e.lead_importance, dtype=np.float64),
-        lead_drop=None if e.lead_drop is None else np.asarray(e.lead_drop, dtype=np.float64),
-        seconds=float(e.seconds), note=e.attribution.note, mask_reason=e.mask_reason, mask_source=fid.source,
-    )
+    return View.from_explanation(e, 0, threshold_of(pred, head), mask_source=fid.source, fiducials=fid)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

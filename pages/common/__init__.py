@@ -566,6 +566,22 @@ class View:
     findings: dict = field(default_factory=dict)  # code -> scores against that statement's own mask
     fiducials: object | None = None  # xand.fiducials.Fiducials the mask was built from (any grid)
 
+    @classmethod
+    def from_explanation(cls, e, ecg_id: int, threshold: float | None, mask_source: str = "",
+                         findings: dict | None = None, fiducials=None) -> "View":
+        """The plain-array view of an ``xand.explain.xai.Explanation`` (the one conversion, for every page)."""
+        from xand.explain.attribution import NEEDS_SEGMENTS
+
+        return cls(
+            ecg_id=int(ecg_id), head=e.head, method=e.method, fs=float(e.fs), probability=float(e.probability),
+            threshold=threshold, attribution=np.asarray(e.attribution.map, dtype=np.float32),
+            mask=np.asarray(e.mask, dtype=bool), scores={k: asdict(v) for k, v in e.scores.items()},
+            delta=_opt_float(e.delta), lead_importance=_opt_array(e.lead_importance),
+            lead_drop=_opt_array(e.lead_drop), seconds=float(e.seconds), note=e.attribution.note,
+            mask_reason=e.mask_reason, mask_source=mask_source,
+            waves=_wave_table(e) if e.method in NEEDS_SEGMENTS else None,
+            findings=findings or {}, fiducials=fiducials)
+
     @property
     def pg(self) -> dict | None:
         return self.scores.get("pointing_game")
@@ -610,7 +626,6 @@ def explain_view(data_dir: str, cache_dir: str, plus_dir: str | None, run_dir: s
                     np.asarray(clinical_mask(fid, head, ecg.shape[1]), dtype=bool), mask_source=fid.source,
                     fiducials=fid)
     pred = get_predictor(run_dir, stamp)
-    from xand.explain.attribution import NEEDS_SEGMENTS
     from xand.explain.xai import explain_ecg
 
     # perturbation is not shown on Review; skipping it saves a forward pass per head switch.
@@ -618,24 +633,8 @@ def explain_view(data_dir: str, cache_dir: str, plus_dir: str | None, run_dir: s
     # at once on 2 cores only slow each other down.
     with _EXPLAIN_LOCK:
         e = explain_ecg(pred, ecg, fs, head, method, fid, perturbation=False, reference_data=data_dir)
-    return View(
-        ecg_id=int(ecg_id), head=head, method=method, fs=float(e.fs),
-        probability=float(e.probability),
-        threshold=threshold_of(pred, head),
-        attribution=np.asarray(e.attribution.map, dtype=np.float32),
-        mask=np.asarray(e.mask, dtype=bool),
-        scores={k: asdict(v) for k, v in e.scores.items()},
-        delta=_opt_float(e.delta),
-        lead_importance=_opt_array(e.lead_importance),
-        lead_drop=_opt_array(e.lead_drop),
-        seconds=float(e.seconds),
-        note=e.attribution.note,
-        mask_reason=e.mask_reason,
-        mask_source=fid.source,
-        waves=_wave_table(e) if method in NEEDS_SEGMENTS else None,
-        findings=_finding_scores(data_dir, ecg_id, head, e),
-        fiducials=fid,
-    )
+    return View.from_explanation(e, int(ecg_id), threshold_of(pred, head), mask_source=fid.source,
+                                 findings=_finding_scores(data_dir, ecg_id, head, e), fiducials=fid)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
