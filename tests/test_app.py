@@ -617,6 +617,9 @@ def test_a_run_trained_on_synthetic_ecgs_is_flagged_on_real_ones(env, tmp_path, 
     cfg = json.loads(cfg_path.read_text())
     cfg["dataset"] = {"source": str(env / "demo"), "content_key": "abc", "synthetic": True}
     cfg_path.write_text(json.dumps(cfg))
+    from xand.training.trainer import write_digests
+
+    write_digests(runs / "tiny")  # as training writes them (an edited config.json would be refused)
     monkeypatch.setenv("XAND_RUNS_DIR", str(runs))
     at = run_app({"record": 5, "run": "tiny", "data": "demo"}, page="pages/review.py")
     assert any("trained on a synthetic set" in c.value for c in at.caption)

@@ -10,7 +10,10 @@ per backend: rows expected / stored (lost = the difference), whether every conte
 from __future__ import annotations
 
 import multiprocessing as mp
+import sys
 import tempfile
+import types
+from contextlib import contextmanager
 import time
 from pathlib import Path
 from typing import Any
@@ -30,6 +33,19 @@ def _writer(url: str, proc: int, n_saves: int, barrier) -> None:
     store.dispose()
 
 
+@contextmanager
+def _plain_main():
+    """Start spawned children without re-running the parent's ``__main__`` (spawn re-imports it by path:
+    inside a Streamlit AppTest that is ``app.py``, which would start the app in every writer)."""
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if main is not None:
+            sys.modules["__main__"] = main
+
+
 def run_writers(url: str, n_writers: int, n_saves: int) -> dict[str, Any]:
     """Start the writers on ``url`` (an empty database), wait, and check what was stored."""
     from xand.reviews.store import ReviewStore
@@ -38,8 +54,9 @@ def run_writers(url: str, n_writers: int, n_saves: int) -> dict[str, Any]:
     barrier = ctx.Barrier(n_writers)
     procs = [ctx.Process(target=_writer, args=(url, p, n_saves, barrier)) for p in range(n_writers)]
     t0 = time.perf_counter()
-    for p in procs:
-        p.start()
+    with _plain_main():
+        for p in procs:
+            p.start()
     for p in procs:
         p.join()
     seconds = time.perf_counter() - t0
