@@ -54,3 +54,14 @@ def atomic_write(path: str | Path, write: Callable[[IO], None], binary: bool = F
 def atomic_write_text(path: str | Path, text: str, fsync: bool = False) -> None:
     """Write ``text`` to ``path`` atomically (see :func:`atomic_write`)."""
     atomic_write(path, lambda fh: fh.write(text), fsync=fsync)
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB chunks."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from xand.fileio import sha256_file
 from xand.errors import DataError, UnknownNameError
 
 CHECKSUM_FILE = "SHA256SUMS.txt"
@@ -94,15 +95,6 @@ def parse_checksums(text: str, source: str | Path | None = None) -> dict[str, st
     if not sums:
         raise DataError(source, "lists no files", "lines '<sha256>  <path>'")
     return sums
-
-
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file, read in chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def select(paths, only: str | list[str] | tuple[str, ...] | None, with_top_level: bool = True) -> list[str]:

@@ -274,10 +274,11 @@ def gradient_model(model: nn.Module, fuse_bn: bool = True) -> nn.Module:
 
 _UNSET = object()  # "use IGConfig" (None already means "one batch" for internal_batch_size)
 
-@register_method("ig")
-def _ig(model: nn.Module, x: Tensor, target: int, *, n_steps: int | None = None, quadrature: str | None = None,
-        internal_batch_size: int | None | object = _UNSET, baseline: str | float | Tensor | None = None,
-        blur_sigma: float = 10.0, noise_std: float = 0.1, seed: int = 0, fuse_bn: bool | None = None) -> tuple:
+def _integrated_gradients(model: nn.Module, x: Tensor, target: int, multiply_by_inputs: bool, n_steps, quadrature,
+                          internal_batch_size, baseline, blur_sigma: float, noise_std: float, seed: int,
+                          fuse_bn) -> tuple:
+    """Integrated Gradients with ``IGConfig``'s defaults for every unset option; ``(attr, delta, params)``,
+    delta None without the input factor (no completeness then)."""
     from captum.attr import IntegratedGradients
 
     cfg = IGConfig()
@@ -287,16 +288,26 @@ def _ig(model: nn.Module, x: Tensor, target: int, *, n_steps: int | None = None,
     baseline = cfg.baseline if baseline is None else baseline
     fuse_bn = cfg.fuse_bn if fuse_bn is None else fuse_bn
     base = make_baseline(x, baseline, blur_sigma=blur_sigma, noise_std=noise_std, seed=seed)
-    attr, delta = IntegratedGradients(gradient_model(model, fuse_bn)).attribute(
-        x, baselines=base, target=target, n_steps=n_steps, method=quadrature,
-        internal_batch_size=internal_batch_size, return_convergence_delta=True)
+    ig = IntegratedGradients(gradient_model(model, fuse_bn), multiply_by_inputs=multiply_by_inputs)
+    out = ig.attribute(x, baselines=base, target=target, n_steps=n_steps, method=quadrature,
+                       internal_batch_size=internal_batch_size, return_convergence_delta=multiply_by_inputs)
+    attr, delta = out if multiply_by_inputs else (out, None)
     params = {"n_steps": n_steps, "quadrature": quadrature, "internal_batch_size": internal_batch_size,
               "baseline": baseline if isinstance(baseline, (str, int, float)) else "tensor", "fuse_bn": fuse_bn}
     if baseline == "blur":
         params["blur_sigma"] = blur_sigma
     if baseline == "noise":
         params.update(noise_std=noise_std, seed=seed)
-    return attr, float(delta.reshape(-1)[0]), params, None
+    return attr, None if delta is None else float(delta.reshape(-1)[0]), params
+
+
+@register_method("ig")
+def _ig(model: nn.Module, x: Tensor, target: int, *, n_steps: int | None = None, quadrature: str | None = None,
+        internal_batch_size: int | None | object = _UNSET, baseline: str | float | Tensor | None = None,
+        blur_sigma: float = 10.0, noise_std: float = 0.1, seed: int = 0, fuse_bn: bool | None = None) -> tuple:
+    attr, delta, params = _integrated_gradients(model, x, target, True, n_steps, quadrature, internal_batch_size,
+                                                baseline, blur_sigma, noise_std, seed, fuse_bn)
+    return attr, delta, params, None
 
 
 @register_method("gradshap")
@@ -328,22 +339,10 @@ def _ig_grad(model: nn.Module, x: Tensor, target: int, *, n_steps: int | None = 
     *not* multiplied by ``x - baseline`` (Captum ``multiply_by_inputs=False``; the "local" attribution of
     Ancona et al., ICLR 2018). Without the input factor the map no longer follows the ECG's amplitude,
     at the price of completeness (no convergence delta)."""
-    from captum.attr import IntegratedGradients
-
-    cfg = IGConfig()
-    n_steps = cfg.n_steps if n_steps is None else n_steps
-    quadrature = cfg.quadrature if quadrature is None else quadrature
-    internal_batch_size = cfg.internal_batch_size if internal_batch_size is _UNSET else internal_batch_size
-    baseline = cfg.baseline if baseline is None else baseline
-    fuse_bn = cfg.fuse_bn if fuse_bn is None else fuse_bn
-    base = make_baseline(x, baseline, blur_sigma=blur_sigma, noise_std=noise_std, seed=seed)
-    attr = IntegratedGradients(gradient_model(model, fuse_bn), multiply_by_inputs=False).attribute(
-        x, baselines=base, target=target, n_steps=n_steps, method=quadrature,
-        internal_batch_size=internal_batch_size)
-    params = {"n_steps": n_steps, "quadrature": quadrature, "internal_batch_size": internal_batch_size,
-              "baseline": baseline if isinstance(baseline, (str, int, float)) else "tensor", "fuse_bn": fuse_bn,
-              "multiply_by_inputs": False}
-    return attr, None, params, "path-averaged gradient (not multiplied by the input): no completeness"
+    attr, _, params = _integrated_gradients(model, x, target, False, n_steps, quadrature, internal_batch_size,
+                                            baseline, blur_sigma, noise_std, seed, fuse_bn)
+    return attr, None, {**params, "multiply_by_inputs": False}, \
+        "path-averaged gradient (not multiplied by the input): no completeness"
 
 
 #: Methods that need reference ECGs (``references=xand.explain.references.reference_bank(...)``).

@@ -1029,22 +1029,12 @@ DIGESTS_FILE = "digests.json"
 _DIGESTED = ("config.json", "summary.json", "*/best.pt", "*/summary.json", CALIBRATION_FILE)
 
 
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def write_digests(run_dir: str | Path) -> Path:
     """Write ``<run>/digests.json``: the SHA-256 of every file a Predictor reads (config, summaries, best
     checkpoints, calibration), so a file changed or swapped after training is noticed before loading."""
     run_dir = Path(run_dir)
     files = sorted({p for pat in _DIGESTED for p in run_dir.glob(pat) if p.is_file()})
-    digests = {p.relative_to(run_dir).as_posix(): _sha256(p) for p in files}
+    digests = {p.relative_to(run_dir).as_posix(): fileio.sha256_file(p) for p in files}
     out = run_dir / DIGESTS_FILE
     fileio.atomic_write_text(out, json.dumps({"algorithm": "sha256", "files": digests}, indent=2))
     return out
@@ -1069,7 +1059,7 @@ def verify_digests(run_dir: str | Path) -> bool:
                             "only files written by python -m train / python -m xand calibrate")
         if not f.is_file():
             raise DataError(f, "is missing", "the file listed in digests.json")
-        if _sha256(f) != want[rel]:
+        if fileio.sha256_file(f) != want[rel]:
             raise DataError(f, "changed after the run was finished (SHA-256 differs from digests.json)",
                             "the file as training wrote it")
     return True
