@@ -13,7 +13,7 @@ from pages.common import (
 )
 from pages.common.views import PLOT_CONFIG, provenance_note, lead_charts, score_column, wait_for_probabilities
 from xand.errors import XandError
-from xand.figures.printout import ecg_figure
+from xand.figures.printout import PrintoutStyle, ecg_figure
 
 
 sel = page_selection()
@@ -72,7 +72,9 @@ if view is not None and view.mask is not None and view.mask.shape[1] != ecg.shap
 
 left, right = st.columns([4, 1.15], gap="small")
 with left:
-    opts = st.columns([1, 1, 3])
+    opts = st.columns([1, 1, 1, 1, 3])
+    speed = opts[2].selectbox("Paper speed", (25, 50), key="paper_speed", format_func=lambda v: f"{v} mm/s")
+    gain = opts[3].selectbox("Gain", (10, 5, 20), key="paper_gain", format_func=lambda v: f"{v} mm/mV")
     show_marks = opts[0].toggle("Fiducial marks", value=False, key="show_fiducials",
                                 help="Ticks at P onset (green), QRS onset (blue), QRS offset / J (purple) and "
                                      "T offset (red) on every lead: the points the clinical region is built from")
@@ -81,7 +83,8 @@ with left:
     fig = ecg_figure(ecg, shown_fs, None if view is None else view.attribution,
                      None if view is None else view.mask,
                      title=f"ecg_id {ecg_id} · head {sel.head} · {sel.method}", paper_grid=sel.paper_grid,
-                     fiducials=view.fiducials if (show_marks and view is not None) else None)
+                     fiducials=view.fiducials if (show_marks and view is not None) else None,
+                     style=PrintoutStyle(speed_mm_per_s=float(speed), gain_mm_per_mV=float(gain)))
     if calipers:
         box = (st.session_state.get("ecg_figure_calipers") or {}).get("selection", {}).get("box") or []
         if box:
@@ -91,16 +94,16 @@ with left:
             (x0, x1), (y0, y1) = sorted(b["x"][:2]), sorted(b["y"][:2])
             r = caliper_reading(x0, x1, y0, y1)
             march_out(fig, x0, (x1 - x0))
-            opts[2].markdown(f"**Δt {r['dt_ms']:.0f} ms** · {r['rate_bpm']:.0f} bpm if one RR · "
+            opts[4].markdown(f"**Δt {r['dt_ms']:.0f} ms** · {r['rate_bpm']:.0f} bpm if one RR · "
                              f"**Δ {r['dmv']:.2f} mV** · dashed lines: march-out of Δt")
         else:
-            opts[2].caption("Drag a box on the trace (box-select) to read Δt, the rate and ΔmV.")
+            opts[4].caption("Drag a box on the trace (box-select) to read Δt, the rate and ΔmV.")
         fig.update_layout(dragmode="select")
         st.plotly_chart(fig, theme=None, config=PLOT_CONFIG, key="ecg_figure_calipers", on_select="rerun",
                         selection_mode="box")
     else:
         st.plotly_chart(fig, theme=None, config=PLOT_CONFIG, key="ecg_figure")
-    st.caption(f"25 mm/s, 10 mm/mV; calibration pulse 1 mV. **CLIN**: the {sel.head} head's clinical region "
+    st.caption(f"{speed} mm/s, {gain} mm/mV; calibration pulse 1 mV. **CLIN**: the {sel.head} head's clinical region "
                f"(blue, from {FIDUCIAL_SOURCES.get(view.mask_source, view.mask_source) if view else '—'} "
                "fiducials). **ATTR**: attribution "
                "(white → yellow → orange → red, positive evidence); the trace turns orange/red where it is high.")

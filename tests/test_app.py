@@ -716,3 +716,14 @@ def test_work_ahead_threads_stop_between_pieces_of_work_at_exit():
         assert not t.is_alive() and 0 < len(done) < 1000 and t not in common._WORKERS
     finally:
         common._STOPPING.clear()
+
+
+def test_review_prints_at_the_chosen_paper_speed_and_gain(env):
+    at = run_app({"record": 7})
+    meta = printout_spec(at)["layout"]["meta"]
+    assert (meta["speed_mm_per_s"], meta["gain_mm_per_mV"]) == (25.0, 10.0)
+    at.selectbox(key="paper_speed").set_value(50).run()
+    at.selectbox(key="paper_gain").set_value(20).run()
+    meta = printout_spec(at)["layout"]["meta"]
+    assert (meta["speed_mm_per_s"], meta["gain_mm_per_mV"]) == (50.0, 20.0)
+    assert any(c.value.startswith("50 mm/s, 20 mm/mV") for c in at.caption)

@@ -312,3 +312,25 @@ def test_caliper_reading_and_march_out():
     fig = march_out(ecg_figure(np.zeros((12, 1000), np.float32), 100.0), 0.5, 0.8)
     lines = [s for s in fig.layout.shapes if s.type == "line" and s.line.dash == "dash"]
     assert [round(s.x0, 2) for s in lines][:4] == [0.5, 1.3, 2.1, 2.9] and all(s.x0 <= 10.0 for s in lines)
+
+
+@pytest.mark.parametrize("speed, gain", [(25.0, 10.0), (50.0, 10.0), (25.0, 20.0), (25.0, 5.0)])
+def test_paper_speed_and_gain_keep_the_squares_square(speed, gain):
+    from xand.figures.printout import PrintoutStyle, ecg_figure
+
+    fig = ecg_figure(np.zeros((12, 1000), np.float32), 100.0,
+                     style=PrintoutStyle(speed_mm_per_s=speed, gain_mm_per_mV=gain))
+    xa, ya = fig.layout.xaxis, fig.layout.yaxis
+    assert ya.scaleratio == pytest.approx(gain / speed)
+    assert xa.minor.dtick == pytest.approx(1 / speed) and ya.minor.dtick == pytest.approx(1 / gain)  # 1 mm
+    # a small square: 1 mm tall (1/gain mV) spans as many pixels as 1 mm wide (1/speed s)
+    assert ya.scaleratio * (1 / gain) == pytest.approx(1 / speed)
+    meta = fig.layout.meta
+    assert (meta["speed_mm_per_s"], meta["gain_mm_per_mV"]) == (speed, gain)
+
+
+def test_a_non_positive_speed_or_gain_is_refused():
+    from xand.figures.printout import PrintoutStyle, ecg_figure
+
+    with pytest.raises(DataError, match="paper speed"):
+        ecg_figure(np.zeros((12, 1000), np.float32), 100.0, style=PrintoutStyle(gain_mm_per_mV=0))

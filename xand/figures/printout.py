@@ -66,6 +66,8 @@ class PrintoutStyle:
     Attributes
     ----------
     paper_grid : draw the ECG-paper grid (1 mm minor / 5 mm major)
+    speed_mm_per_s : paper speed, 25 (standard) or 50 mm/s (for fast rates and fine timing)
+    gain_mm_per_mV : gain, 10 (standard), 5 (large voltages) or 20 mm/mV (small ones)
     calibration : draw a 1 mV x 0.2 s calibration pulse at the start of every row
     min_span_mV : smallest vertical span of a row of leads (mV); a row grows in 0.5 mV steps when one
         of its leads needs more, so every lead fits its row at the same 10 mm/mV gain
@@ -79,6 +81,8 @@ class PrintoutStyle:
     """
 
     paper_grid: bool = True
+    speed_mm_per_s: float = MM_PER_S
+    gain_mm_per_mV: float = MM_PER_MV
     calibration: bool = True
     min_span_mV: float = 3.0
     px_per_mm: float = 3.3
@@ -164,7 +168,8 @@ def _hot_segments(y: np.ndarray, level: np.ndarray, k: int, t0: float, fs: float
 SHEET_SCALERATIO = MM_PER_MV / MM_PER_S
 
 
-def _sheet_axes(paper_grid: bool, t_lo: float, t_hi: float, y_lo: float, y_hi: float) -> tuple[dict, dict]:
+def _sheet_axes(paper_grid: bool, t_lo: float, t_hi: float, y_lo: float, y_hi: float,
+                speed: float = MM_PER_S, gain: float = MM_PER_MV) -> tuple[dict, dict]:
     """Axes of the paper sheet: the grid is the axes' own grid lines (0.2 s / 0.5 mV major, 0.04 s /
     0.1 mV minor), time labels every second.
 
@@ -173,7 +178,8 @@ def _sheet_axes(paper_grid: bool, t_lo: float, t_hi: float, y_lo: float, y_hi: f
     (``constrain="domain"``: the axis with room to spare gives up part of its domain, towards the top
     left, instead of showing more paper); zooming magnifies a region of the sheet, both axes together.
     """
-    major = np.round(np.arange(0.0, t_hi + 1e-9, 0.2), 6)
+    mm_s, mm_mv = 1.0 / speed, 1.0 / gain  # one paper millimetre in s and in mV
+    major = np.round(np.arange(0.0, t_hi + 1e-9, 5 * mm_s), 6)
     labels = [f"{t:g}" if abs(t - round(t)) < 1e-6 else "" for t in major]
     xa = dict(range=[t_lo, t_hi], zeroline=False, showline=False, ticks="outside", ticklen=3,
               tickfont=dict(size=10, color="#555"), title=dict(text="time (s)", standoff=2, font=dict(size=11)),
@@ -181,14 +187,14 @@ def _sheet_axes(paper_grid: bool, t_lo: float, t_hi: float, y_lo: float, y_hi: f
               constrain="domain", constraintoward="left")
     # Not fixedrange: a locked axis pair zooms together (with a fixed y, an x zoom would be undone).
     ya = dict(range=[y_lo, y_hi], zeroline=False, showticklabels=False, ticks="", fixedrange=False,
-              showgrid=False, scaleanchor="x", scaleratio=SHEET_SCALERATIO, constrain="domain",
+              showgrid=False, scaleanchor="x", scaleratio=gain / speed, constrain="domain",
               constraintoward="top")
     if paper_grid:
         xa.update(showgrid=True, gridcolor=GRID_MAJOR, gridwidth=1,
-                  minor=dict(tickmode="linear", tick0=0.0, dtick=0.04, showgrid=True, gridcolor=GRID_MINOR,
+                  minor=dict(tickmode="linear", tick0=0.0, dtick=mm_s, showgrid=True, gridcolor=GRID_MINOR,
                              gridwidth=0.5, ticks=""))
-        ya.update(showgrid=True, tickmode="linear", tick0=0.0, dtick=0.5, gridcolor=GRID_MAJOR, gridwidth=1,
-                  minor=dict(tickmode="linear", tick0=0.0, dtick=0.1, showgrid=True, gridcolor=GRID_MINOR,
+        ya.update(showgrid=True, tickmode="linear", tick0=0.0, dtick=5 * mm_mv, gridcolor=GRID_MAJOR, gridwidth=1,
+                  minor=dict(tickmode="linear", tick0=0.0, dtick=mm_mv, showgrid=True, gridcolor=GRID_MINOR,
                              gridwidth=0.5))
     return xa, ya
 
@@ -285,7 +291,13 @@ def ecg_figure(
                      for c, ld in enumerate(leads)])
     rows.append([(f"rhythm:{RHYTHM_LEAD}", RHYTHM_LEAD, 0, n_t)])
 
-    strip_h, gap_in, gap_row = sty.strip_mm / MM_PER_MV, 0.1, 0.6  # mV
+    speed, gain = float(sty.speed_mm_per_s), float(sty.gain_mm_per_mV)
+    if speed <= 0 or gain <= 0:
+        from xand.errors import DataError
+
+        raise DataError(None, f"paper speed {speed} mm/s, gain {gain} mm/mV", "positive values (25/50, 5/10/20)")
+    # strips and gaps keep their size on paper (mm) whatever the gain: in mV they scale with 1 / gain
+    strip_h, gap_in, gap_row = sty.strip_mm / gain, 1.0 / gain, 6.0 / gain  # mV
     y = 0.0
     geometry = []
     for panels in rows:
@@ -381,16 +393,17 @@ def ecg_figure(
         traces.append(dict(type="scatter", x=sep_x, y=sep_y, mode="lines", name="separators",
                            line=dict(color=TRACE_COLOR, width=1.1), hoverinfo="skip", showlegend=False))
 
-    xa, ya = _sheet_axes(sty.paper_grid, t_lo, t_hi, y_lo, y_hi)
+    xa, ya = _sheet_axes(sty.paper_grid, t_lo, t_hi, y_lo, y_hi, speed, gain)
     top_m, bot_m = (40.0 if title else 12.0), 40.0
-    fig_h = int(height or round((y_hi - y_lo) * MM_PER_MV * sty.px_per_mm + top_m + bot_m))
+    # a faster paper makes the sheet wider: the page shrinks it to its width, so the height follows
+    fig_h = int(height or round((y_hi - y_lo) * gain * sty.px_per_mm * (MM_PER_S / speed) + top_m + bot_m))
     layout = dict(
         xaxis=xa, yaxis=ya, annotations=annotations, shapes=shapes, height=fig_h,
         margin=dict(l=36, r=8, t=top_m, b=bot_m),
         plot_bgcolor="#fffdfd" if sty.paper_grid else "#ffffff", paper_bgcolor="#ffffff",
         showlegend=False, hovermode="closest", dragmode="zoom",
-        meta=dict(kind="ecg_printout", fs=fs, n_samples=n_t, gain_mm_per_mV=MM_PER_MV,
-                  speed_mm_per_s=MM_PER_S, row_spans_mV=[g["span"] for g in geometry],
+        meta=dict(kind="ecg_printout", fs=fs, n_samples=n_t, gain_mm_per_mV=gain,
+                  speed_mm_per_s=speed, row_spans_mV=[g["span"] for g in geometry],
                   placement=placement),
     )
     if title:
