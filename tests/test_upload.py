@@ -481,3 +481,15 @@ def test_a_wide_csv_is_judged_by_its_shape_before_any_cell_is_parsed():
     u = parse_upload([("wide.csv", text)], fs=500)  # 400 s: accepted, one lead per row
     assert u.signal.shape == (12, 200_000)
     np.testing.assert_allclose(u.signal, a.astype(np.float32), atol=1e-6)
+
+
+def test_an_npy_header_declaring_more_than_the_file_holds_is_refused_before_allocation():
+    import io
+
+    h = np.lib.format.header_data_from_array_1_0(np.zeros((12, 10), np.float32))
+    h["shape"] = (12, 50_000_000)  # 2.4 GB declared in a 4.9 kB file
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, h)
+    buf.write(b"\0" * 4800)
+    with pytest.raises(DataError, match=r"declares shape \(12, 50000000\).*holds 4800"):
+        parse_upload([("a.npy", buf.getvalue())], fs=500)

@@ -744,13 +744,18 @@ def dataset_from_token(token: str) -> tuple[Path | None, str | None]:
     opened here (None when it can)."""
     if token == DEMO_TOKEN:
         return None, None
-    p = Path(token).expanduser()
-    p = absolute_path(p if p.is_absolute() else PROJECT / p)
-    db = p / "ptbxl_database.csv"
-    if not (p.is_dir() and os.access(p, os.R_OK | os.X_OK) and db.is_file() and os.access(db, os.R_OK)):
+    problem = "it is not a readable PTB-XL folder on this server"
+    try:
+        p = Path(token).expanduser()
+        p = absolute_path(p if p.is_absolute() else PROJECT / p)
+        db = p / "ptbxl_database.csv"
+        ok = p.is_dir() and os.access(p, os.R_OK | os.X_OK) and db.is_file() and os.access(db, os.R_OK)
+    except (OSError, ValueError, RuntimeError):  # a name too long, a NUL byte, "~user" unknown: same answer
+        return None, problem
+    if not ok:
         # one answer for a missing folder, an unreadable one and a folder that is not PTB-XL: a link must
         # not tell its reader which folders exist on the server
-        return p, "it is not a readable PTB-XL folder on this server"
+        return p, problem
     return p, None
 
 

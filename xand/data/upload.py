@@ -272,8 +272,30 @@ def _to_leads(where: str, arr: np.ndarray) -> np.ndarray:
 
 # ----------------------------------------------------------------------------------- array formats
 
+def _precheck_npy(name: str, data: bytes) -> None:
+    """Check an .npy header's shape and dtype against the bytes that follow it, before numpy allocates
+    the array it declares (a 4 kB file may declare 12 x 1e9 float32)."""
+    if not data.startswith(b"\x93NUMPY"):
+        return  # not an .npy (e.g. an .npz): np.load says what it is
+    try:
+        buf = io.BytesIO(data)
+        version = np.lib.format.read_magic(buf)
+        shape, _, dtype = (np.lib.format.read_array_header_1_0(buf) if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0(buf))
+    except Exception as exc:  # a damaged header: np.load would fail the same way
+        raise DataError(name, f"is not a NumPy .npy array ({type(exc).__name__}: {exc})",
+                        "a file written by numpy.save") from None
+    if dtype.hasobject:
+        raise DataError(name, f"array of dtype {dtype}", "numeric samples (integers or floats)")
+    declared = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if declared != len(data) - buf.tell():
+        raise DataError(name, f"declares shape {tuple(shape)} ({declared} bytes) but holds {len(data) - buf.tell()}",
+                        "a complete array written by numpy.save")
+
+
 def _read_npy(files: dict[str, bytes], fs: Any, units: str, cfg: UploadConfig) -> UploadedECG:
     (name, data), = files.items()
+    _precheck_npy(name, data)
     try:
         arr = np.load(io.BytesIO(data), allow_pickle=False)
     except Exception as exc:  # numpy raises ValueError/EOFError/UnpicklingError for foreign bytes

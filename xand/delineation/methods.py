@@ -10,6 +10,9 @@ listing the valid ones. Registered here:
     the Python port of KIT's ECGdeli (Pilia et al. 2021, SoftwareX 13:100639), the algorithm behind
     the PTB-XL+ fiducials (Strodthoff et al. 2023, Sci Data 10:279), so any ECG (CinC, uploads)
     gets its points from the same algorithm as PTB-XL+ (``xand.delineation.ecgdeli``).
+``unet``
+    a small 1-D U-Net trained on LUDB's cardiologists' marks (``xand.delineation.learned``; committed
+    weights, reproduced by ``python -m xand train-delineator LUDB_DIR``).
 
 Every method applies the same order rules and quality flag (``xand.delineation.rules``) and never
 invents a wave: a point a method did not find stays NaN. ``offsets_ms`` (per kind, ms, subtracted)
@@ -102,6 +105,13 @@ def _ecgdeli(ecg: np.ndarray, fs: float, marks: str = "lead") -> Fiducials:
     from xand.delineation.ecgdeli import delineate_ecgdeli
 
     return delineate_ecgdeli(ecg, fs, marks=marks)
+
+
+@register_delineator("unet", version="1")
+def _unet(ecg: np.ndarray, fs: float, weights: str | None = None) -> Fiducials:
+    from xand.delineation.learned import delineate_unet, load_unet
+
+    return delineate_unet(ecg, fs, load_unet(weights))
 
 
 __all__ = ["DELINEATORS", "FIDUCIAL_KINDS", "algorithm_version", "apply_offsets", "delineate",

@@ -245,6 +245,7 @@ def validate_ludb(
     options: dict | None = None,
     cv: int | None = None,
     seed: int = 0,
+    detections: dict[int, Fiducials] | None = None,
 ) -> pd.DataFrame:
     """Score a delineator against LUDB's per-lead expert annotations.
 
@@ -272,6 +273,8 @@ def validate_ludb(
     options : the delineator's options (``cfg`` is passed as ``options["cfg"]`` for neurokit)
     cv : number of folds for the offset correction (None: raw marks, no correction)
     seed : fold assignment
+    detections : ``{record: Fiducials}`` computed elsewhere (e.g. a learned delineator's held-out folds),
+        scored instead of running ``delineator``
 
     Returns
     -------
@@ -301,7 +304,16 @@ def validate_ludb(
         from tqdm import tqdm
 
         bar = tqdm(total=len(jobs), desc="LUDB", unit="rec")
-    if n_workers == 1:
+    if detections is not None:
+        for rec in recs:
+            if int(rec) in detections:
+                results.append((int(rec), read_ludb(ludb_dir, int(rec)), detections[int(rec)], None))
+            else:
+                results.append((int(rec), None, None, "no detection given"))
+        jobs = []
+    if not jobs:
+        pass
+    elif n_workers == 1:
         for res in map(_validate_one, jobs):
             results.append(res)
             if bar is not None:
