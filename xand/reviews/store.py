@@ -41,7 +41,7 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from xand.constants import HEADS, LEADS
 from xand.errors import UnknownNameError, XandError
@@ -53,6 +53,8 @@ PLAUSIBLE_VALUES: tuple[str, ...] = ("yes", "partly", "no")
 AGREEMENT_FIELDS: dict[str, tuple[str, ...]] = {"prediction": PREDICTION_VALUES, "plausible": PLAUSIBLE_VALUES}
 
 DEFAULT_FILE = "reviews.sqlite"
+#: PostgreSQL advisory-lock key that serialises schema creation and migrations (any fixed 64-bit number).
+_SCHEMA_LOCK_KEY = 0x58414E44
 MAX_REVIEWER_CHARS = 100
 MAX_NOTE_CHARS = 10_000
 
@@ -393,8 +395,12 @@ class ReviewStore:
         for attempt in range(self.cfg.retries):
             try:
                 with self._write() as conn:
+                    if self.url.get_backend_name() == "postgresql":
+                        # schema creation and migrations one process at a time (released at commit):
+                        # concurrent CREATE TABLEs otherwise fail with DuplicateTable or a pg_type conflict
+                        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SCHEMA_LOCK_KEY})
                     return self._check_and_migrate(conn)
-            except (IntegrityError, OperationalError):
+            except (IntegrityError, OperationalError, ProgrammingError):
                 # another process created the schema at the same moment (PostgreSQL: no table locks here)
                 if attempt == self.cfg.retries - 1:
                     raise
