@@ -87,3 +87,17 @@ def test_the_committed_unet_delineates_a_real_lubd_record(ludb_dir):
     assert det.source == "unet" and det.quality.sum() >= 10
     s = score_fiducials(r.fiducials, det, spans=r.spans)
     assert s["QRS_on"]["tp"] >= 0.9 * s["QRS_on"]["n_ref"]  # trained on it: a check that the weights load and work
+
+
+def test_training_on_two_records_runs_and_delineates(ludb_dir):
+    """Fewer leads than a batch: smaller batches, not zero steps (the review's probe)."""
+    from xand.data.ludb import list_ludb, read_ludb
+    from xand.delineation.learned import delineate_unet, train_unet
+
+    recs = list_ludb(ludb_dir)[:2]
+    model = train_unet(ludb_dir, recs, UNetConfig(widths=(4, 8, 16, 32), epochs=1, batch_size=64, threads=1))
+    r = read_ludb(ludb_dir, recs[0])
+    fid = delineate_unet(r.signal, r.fs, model)
+    assert fid.source == "unet" and fid.n_samples == r.signal.shape[1]
+    low = delineate_unet(r.signal[:, ::5], 100.0, model)  # 100 Hz in: marks on the 100 Hz grid, inside it
+    assert all((b[np.isfinite(b)] <= low.n_samples - 1).all() for b in low.beats)

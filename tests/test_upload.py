@@ -493,3 +493,12 @@ def test_an_npy_header_declaring_more_than_the_file_holds_is_refused_before_allo
     buf.write(b"\0" * 4800)
     with pytest.raises(DataError, match=r"declares shape \(12, 50000000\).*holds 4800"):
         parse_upload([("a.npy", buf.getvalue())], fs=500)
+
+
+def test_a_long_comment_or_an_index_column_does_not_make_a_csv_look_too_long():
+    rng = np.random.default_rng(1)
+    a = (rng.normal(size=(500 * 100, 12)) * 0.5).round(3)  # 100 s at 500 Hz
+    body = "\n".join(f"{i}," + ",".join(map(str, r)) for i, r in enumerate(a))
+    text = ("# " + " ".join(["word"] * 60) + "\n" + "index," + ",".join(LEADS) + "\n" + body).encode()
+    u = parse_upload([("ecg.csv", text)], fs=500)
+    assert u.signal.shape == (12, 500 * 100)

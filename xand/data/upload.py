@@ -335,9 +335,17 @@ def _precheck_csv_size(name: str, data: bytes, fs: Any, cfg: UploadConfig) -> No
         return  # the rate check after parsing says what is wrong
     if not np.isfinite(rate) or rate <= 0:
         return
-    first_end = data.find(b"\n")
-    first = data if first_end < 0 else data[:first_end]
-    n_fields = max(first.count(b","), first.count(b";"), first.count(b"\t"), len(first.split()) - 1) + 1
+    first = b""
+    for line in data[:65536].splitlines():  # the first data line: comments and blank lines skipped
+        if line.strip() and not line.lstrip().startswith(b"#"):
+            first = line
+            break
+    if not first:
+        return
+    seps = max(first.count(b","), first.count(b";"), first.count(b"\t"))
+    n_fields = seps + 1 if seps else len(first.split())
+    if n_fields == N_LEADS + 1:  # a time or index column the reader drops
+        n_fields = N_LEADS
     n_lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
     n_samples = n_lines * n_fields // N_LEADS
     if n_samples / rate > cfg.max_seconds * 1.05:  # 5 % slack: header and comment lines are counted here

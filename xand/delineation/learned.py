@@ -109,14 +109,16 @@ def labels_of(fid: Fiducials, lead: int, n: int) -> np.ndarray:
     return lab
 
 
-def _records(ludb_dir: str | Path, recs: list[int]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Per (record, lead): input, labels and the annotated mask."""
+def _records(ludb_dir: str | Path, recs: list[int], min_len: int = 0) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per (record, lead): input, labels and the annotated mask (records shorter than ``min_len`` left out)."""
     from xand.data.ludb import read_ludb
 
     out = []
     for rec in recs:
         r = read_ludb(ludb_dir, rec)
         n = r.signal.shape[1]
+        if n < min_len:
+            continue
         for lead in range(N_LEADS):
             lo, hi = r.spans[lead]
             if not np.isfinite(lo):
@@ -136,25 +138,28 @@ def train_unet(ludb_dir: str | Path, records: list[int], cfg: UNetConfig | None 
     rng = np.random.default_rng(cfg.seed)
     if cfg.threads:
         torch.set_num_threads(int(cfg.threads))
-    data = _records(ludb_dir, records)
+    data = _records(ludb_dir, records, min_len=cfg.crop)
     if not data:
         raise DataError(ludb_dir, "no annotated leads in the training records", "LUDB records with annotations")
     model = build_unet(cfg)
+    bs = min(cfg.batch_size, len(data))  # a few records: smaller batches, never zero steps
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps = cfg.epochs * max(1, len(data) // cfg.batch_size)
+    steps = cfg.epochs * max(1, len(data) // bs)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps)
     loss_fn = nn.CrossEntropyLoss(reduction="none")
     t0 = time.perf_counter()
     for epoch in range(cfg.epochs):
         order = rng.permutation(len(data))
         model.train()
-        for bstart in range(0, len(order) - cfg.batch_size + 1, cfg.batch_size):
+        loss = None
+        for bstart in range(0, len(order) - bs + 1, bs):
             xs, ys, ms = [], [], []
-            for i in order[bstart:bstart + cfg.batch_size]:
+            for i in order[bstart:bstart + bs]:
                 x, y, m = data[i]
                 idx = np.flatnonzero(m)
-                lo = int(rng.integers(max(0, idx[0] - cfg.crop // 2), max(1, min(len(x) - cfg.crop, idx[-1]) + 1)))
-                lo = min(lo, len(x) - cfg.crop)
+                last = len(x) - cfg.crop  # _records keeps only leads at least one crop long
+                first = min(max(0, idx[0] - cfg.crop // 2), last)
+                lo = int(rng.integers(first, max(first, min(last, idx[-1])) + 1))
                 xc = x[lo:lo + cfg.crop].copy()
                 # augmentation: amplitude, polarity, noise, baseline wander
                 xc *= rng.uniform(0.6, 1.6) * (1 if rng.random() < 0.8 else -1)
@@ -172,8 +177,9 @@ def train_unet(ludb_dir: str | Path, records: list[int], cfg: UNetConfig | None 
             loss.backward()
             opt.step()
             sched.step()
-        if progress:
+        if progress and loss is not None:
             print(f"epoch {epoch + 1}/{cfg.epochs}: loss {float(loss):.3f} ({time.perf_counter() - t0:.0f} s)")
+    model.unet_config = cfg
     return model.eval()
 
 
@@ -186,7 +192,8 @@ def segment_probabilities(model: Any, ecg: np.ndarray, fs: float) -> np.ndarray:
 
         x = resample(x.astype(np.float32), fs, FS)
     n = x.shape[1]
-    mult = 2 ** 3
+    cfg = getattr(model, "unet_config", None) or UNetConfig()
+    mult = 2 ** (len(cfg.widths) - 1)
     pad = (-n) % mult
     batch = np.stack([np.pad(prepare_lead(lead, FS), (0, pad)) for lead in x])[:, None]
     with torch.no_grad():
@@ -211,6 +218,8 @@ def decode_lead(prob: np.ndarray, x: np.ndarray, fs: float) -> np.ndarray:
     """One lead's ``(4, T)`` probabilities (at 500 Hz) -> ``(n_beats, len(FIDUCIAL_KINDS))`` marks at 500 Hz."""
     from scipy.ndimage import median_filter
 
+    if fs != FS:
+        raise DataError(None, f"decoding at {fs} Hz", f"the network's rate, {FS:g} Hz (resample first)")
     lab = median_filter(prob.argmax(axis=0).astype(np.int8), size=9, mode="nearest")
     runs = {c: _runs(lab, c, int(MIN_MS[c] * FS / 1000)) for c in (1, 2, 3)}
     qrs = runs[2]
@@ -258,6 +267,7 @@ def load_unet(path: str | Path | None = None) -> Any:
         cfg = UNetConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in ck["config"].items()})
         model = build_unet(cfg)
         model.load_state_dict(ck["state_dict"])
+        model.unet_config = cfg
     except Exception as exc:  # noqa: BLE001 - a foreign or damaged file: one clear message
         raise DataError(p, f"not U-Net weights ({type(exc).__name__}: {exc})", "a file written by this module") from None
     _MODEL_CACHE[key] = model.eval()
@@ -287,7 +297,9 @@ def delineate_unet(ecg: np.ndarray, fs: float, model: Any = None) -> Fiducials:
     beats = []
     for lead in range(N_LEADS):
         rows = np.empty((0, len(FIDUCIAL_KINDS))) if flat[lead] else decode_lead(prob[lead], x500[lead], FS)
-        beats.append(rows * (fs / FS))
+        scaled = rows * (fs / FS)
+        scaled[scaled > n - 1] = n - 1  # the last 500 Hz sample maps just past the record's end
+        beats.append(scaled)
     quality = np.array([not flat[i] and len(b) > 0 and lead_quality(b, fs) for i, b in enumerate(beats)])
     return Fiducials(fs, n, beats, quality, "unet")
 

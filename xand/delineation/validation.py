@@ -292,7 +292,9 @@ def validate_ludb(
 
     DELINEATORS.get(delineator)
     options = dict(options or {})
-    if delineator == "neurokit":
+    if detections is not None:
+        delineator = "given detections"
+    elif delineator == "neurokit":
         options["cfg"] = cfg or options.get("cfg") or DelineationConfig()
     recs = list(records) if records is not None else list_ludb(ludb_dir)
     jobs = [(str(ludb_dir), int(r), delineator, options, None if cache_dir is None else str(cache_dir))
@@ -300,16 +302,19 @@ def validate_ludb(
     n_workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
     results = []
     bar = None
-    if progress:
+    if progress and jobs and detections is None:
         from tqdm import tqdm
 
         bar = tqdm(total=len(jobs), desc="LUDB", unit="rec")
     if detections is not None:
         for rec in recs:
-            if int(rec) in detections:
-                results.append((int(rec), read_ludb(ludb_dir, int(rec)), detections[int(rec)], None))
-            else:
+            if int(rec) not in detections:
                 results.append((int(rec), None, None, "no detection given"))
+                continue
+            try:
+                results.append((int(rec), read_ludb(ludb_dir, int(rec)), detections[int(rec)], None))
+            except DataError as exc:  # reported and skipped, as on the delineating path
+                results.append((int(rec), None, None, str(exc)))
         jobs = []
     if not jobs:
         pass

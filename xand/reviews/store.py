@@ -398,6 +398,7 @@ class ReviewStore:
                     if self.url.get_backend_name() == "postgresql":
                         # schema creation and migrations one process at a time (released at commit):
                         # concurrent CREATE TABLEs otherwise fail with DuplicateTable or a pg_type conflict
+                        conn.execute(sa.text("SET LOCAL lock_timeout = '30s'"))  # a hung migration: retry, not wait forever
                         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SCHEMA_LOCK_KEY})
                     return self._check_and_migrate(conn)
             except (IntegrityError, OperationalError, ProgrammingError):
