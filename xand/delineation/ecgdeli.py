@@ -16,8 +16,8 @@ import warnings
 import numpy as np
 
 from xand.constants import FIDUCIAL_KINDS, N_LEADS
-from xand.delineation.rules import enforce_order, lead_quality
-from xand.errors import DataError, UnknownNameError
+from xand.delineation.rules import check_ecg, enforce_order, lead_quality
+from xand.errors import UnknownNameError
 from xand.fiducials import Fiducials, kind_index
 
 MARKS: tuple[str, ...] = ("lead", "consensus")
@@ -54,13 +54,7 @@ def delineate_ecgdeli(ecg: np.ndarray, fs: float, marks: str = "lead") -> Fiduci
     """
     if marks not in MARKS:
         raise UnknownNameError("ECGdeli marks", marks, MARKS)
-    x = np.asarray(ecg, dtype=np.float64)
-    if x.ndim != 2 or x.shape[0] != N_LEADS:
-        raise DataError(None, f"ECG has shape {x.shape}", "(12, T) mV")
-    if not np.isfinite(x).all():
-        raise DataError(None, f"ECG holds {int((~np.isfinite(x)).sum())} non-finite samples", "finite mV values")
-    if not fs or fs <= 0:
-        raise DataError(None, f"sampling rate {fs}", "a positive rate in Hz")
+    x = check_ecg(ecg, fs)
     n = x.shape[1]
     if n < int(2 * fs):
         return Fiducials.empty(fs, n, "ecgdeli")

@@ -11,7 +11,6 @@ applies the shared order and quality rules (``xand.delineation.rules``): no wave
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from dataclasses import asdict, dataclass
@@ -21,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from xand.constants import FIDUCIAL_KINDS, N_LEADS
-from xand.delineation.rules import enforce_order, lead_quality
+from xand.delineation.rules import check_ecg, enforce_order, lead_quality
 from xand.errors import DataError
 from xand.fiducials import Fiducials, kind_index
 
@@ -276,13 +275,7 @@ def load_unet(path: str | Path | None = None) -> Any:
 
 def delineate_unet(ecg: np.ndarray, fs: float, model: Any = None) -> Fiducials:
     """Fiducials of a 12-lead ECG by the learned delineator (``source="unet"``), at ``fs``."""
-    x = np.asarray(ecg, dtype=np.float64)
-    if x.ndim != 2 or x.shape[0] != N_LEADS:
-        raise DataError(None, f"ECG has shape {x.shape}", "(12, T) mV")
-    if not np.isfinite(x).all():
-        raise DataError(None, f"ECG holds {int((~np.isfinite(x)).sum())} non-finite samples", "finite mV values")
-    if not fs or fs <= 0:
-        raise DataError(None, f"sampling rate {fs}", "a positive rate in Hz")
+    x = check_ecg(ecg, fs)
     n = x.shape[1]
     if n < int(2 * fs):
         return Fiducials.empty(fs, n, "unet")

@@ -8,7 +8,21 @@ from __future__ import annotations
 
 import numpy as np
 
+from xand.constants import N_LEADS
+from xand.errors import DataError
 from xand.fiducials import kind_index
+
+
+def check_ecg(ecg: np.ndarray, fs: float) -> np.ndarray:
+    """``ecg`` as ``(12, T)`` float64 mV, or one ``DataError`` (shape, non-finite samples, rate)."""
+    x = np.asarray(ecg, dtype=np.float64)
+    if x.ndim != 2 or x.shape[0] != N_LEADS:
+        raise DataError(None, f"ECG has shape {x.shape}", "(12, T) mV")
+    if not np.isfinite(x).all():
+        raise DataError(None, f"ECG holds {int((~np.isfinite(x)).sum())} non-finite samples", "finite mV values")
+    if not fs or fs <= 0:
+        raise DataError(None, f"sampling rate {fs}", "a positive rate in Hz")
+    return x
 
 
 def enforce_order(row: np.ndarray, next_r: float) -> None:
