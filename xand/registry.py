@@ -90,10 +90,4 @@ class Registry(MutableMapping[str, T], Generic[T]):
         return f"Registry({self.kind!r}: {', '.join(self.names())})"
 
 
-def check_name(registry: Registry, name: str) -> str:
-    """``name`` when it is registered; raises ``UnknownNameError`` otherwise (for config validation)."""
-    registry.get(name)
-    return name
-
-
-__all__ = ["Registry", "check_name"]
+__all__ = ["Registry"]

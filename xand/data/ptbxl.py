@@ -463,6 +463,10 @@ class PTBXL:
             raise found
         return dict(found)
 
+    def rates_on_disk(self, ecg_id: int) -> list[int]:
+        """The sampling rates (Hz) whose header file exists for ``ecg_id``, ascending."""
+        return sorted(r for r, p in self.paths(ecg_id).items() if p.with_suffix(".hea").is_file())
+
     def _row(self, ecg_id: int) -> pd.Series:
         try:
             return self.meta.loc[int(ecg_id)]

@@ -92,7 +92,7 @@ def iter_records(path: str | Path, limit: int | None = None) -> Iterator[RecordI
                 return
             n += 1
             try:
-                rates = [r for r, q in ds.paths(int(eid)).items() if q.with_suffix(".hea").is_file()]
+                rates = ds.rates_on_disk(int(eid))
                 if not rates:
                     raise DataError(p, f"record {eid} has no files", "records100/ or records500/ files")
                 fs = max(rates)

@@ -367,7 +367,7 @@ def measure_record(dataset: Any, ecg_id: int, delineator: str = "neurokit", cali
 
     ds = dataset if isinstance(dataset, PTBXL) else PTBXL(dataset)
     data_dir = ds.data_dir
-    rates = [r for r, p in ds.paths(int(ecg_id)).items() if p.with_suffix(".hea").is_file()]
+    rates = ds.rates_on_disk(int(ecg_id))
     if not rates:
         raise DataError(data_dir, f"record {ecg_id} has no signal files", "records100/ or records500/ files")
     fs = max(rates)

@@ -311,7 +311,7 @@ def _load_record(ds: Any, ecg_id: int, fs_work: int) -> tuple[np.ndarray, np.nda
     """The record at the working rate (the model input, as in training) and at the highest rate on disk
     (for delineation, which is more precise at 500 Hz)."""
     ecg = ds.load(ecg_id, fs=fs_work)
-    hi = max((r for r, p in ds.paths(ecg_id).items() if p.with_suffix(".hea").is_file()), default=fs_work)
+    hi = max(ds.rates_on_disk(ecg_id), default=fs_work)
     if hi > fs_work:
         return ecg, ds.load(ecg_id, fs=hi), float(hi)
     return ecg, ecg, float(fs_work)
