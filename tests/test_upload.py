@@ -502,3 +502,35 @@ def test_a_long_comment_or_an_index_column_does_not_make_a_csv_look_too_long():
     text = ("# " + " ".join(["word"] * 60) + "\n" + "index," + ",".join(LEADS) + "\n" + body).encode()
     u = parse_upload([("ecg.csv", text)], fs=500)
     assert u.signal.shape == (12, 500 * 100)
+
+
+@pytest.mark.parametrize("header", [False, True])
+def test_an_accepted_csv_peaks_under_ten_times_the_signal_it_yields(header):
+    """The hardening goal for accepted input (was 18.5x: the decoded text and pandas' float64 frame).
+    tracemalloc sees numpy's allocations; ``python -m xand bench upload`` measures the resident set."""
+    import tracemalloc
+
+    from xand.bench.upload import _csv, _signal
+
+    data = _csv(_signal(30_000), header=header)  # 60 s at 500 Hz, about 2.6 MB of text
+    tracemalloc.start()
+    u = parse_upload([("ecg.csv", data)], fs=500)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert u.signal.shape == (12, 30_000) and u.signal.dtype == np.float32
+    np.testing.assert_allclose(u.signal, _signal(30_000) / 1000.0, atol=1e-4)
+    assert peak < 10 * u.signal.nbytes, f"peak {peak / 2**20:.1f} MB for a {u.signal.nbytes / 2**20:.1f} MB signal"
+
+
+def test_csv_cells_a_number_reader_would_misread_still_get_their_message():
+    """The fast numpy path falls back to the cell-locating one: one message naming row and column."""
+    body = "\n".join(",".join([f"{np.sin(i / 50):.3f}"] * 12) for i in range(1500))
+    rows = body.split("\n")
+    rows[1] = "0.1,abc," + ",".join(["0.1"] * 10)  # data row 2 = file row 3 under the header, column 2
+    with pytest.raises(DataError, match=r"non-numeric value 'abc' in row 3, column 2"):
+        parse_upload([("e.csv", ("I,II,III,aVR,aVL,aVF,V1,V2,V3,V4,V5,V6\n" + "\n".join(rows)).encode())], fs=500)
+    holes = body.replace("0.000,", ",", 1).encode()  # an empty cell: a NaN, named by the shared check
+    with pytest.raises(DataError, match=r"1 NaN/missing samples \(first in lead I at sample 0\)"):
+        parse_upload([("e.csv", holes)], fs=500)
+    latin = ("# Gerät: München\n" + body).encode("latin-1")
+    assert parse_upload([("e.csv", latin)], fs=500).signal.shape == (12, 1500)

@@ -55,11 +55,11 @@ _HEADER_MUTATIONS = [None, ("rate", "-500"), ("rate", "0"), ("rate", "nan"), ("r
                      ("leads", "dup"), ("leads", "eleven"), ("body", "short"), ("body", "long"), ("text", "cut")]
 
 
-def _wfdb_files(st):
+def _wfdb_files(st, lengths: tuple[int, int] = (1000, 4000)):
     """A 12-lead format-16 WFDB record (header + .dat): valid, or with one hostile field."""
     @st.composite
     def build(draw):
-        n = draw(st.integers(1000, 4000))
+        n = draw(st.integers(*lengths) | st.just(lengths[1]))
         mutation = draw(st.sampled_from(_HEADER_MUTATIONS))
         field = dict([mutation]) if mutation else {}
         leads = list(LEADS)
@@ -174,6 +174,61 @@ def _scp_text(st):
     )
 
 
+#: One hostile cell of a valid ``ptbxl_database.csv`` row (None: the valid file).
+_DATABASE_MUTATIONS = [None, ("ecg_id", "1.5"), ("ecg_id", "x"), ("ecg_id", ""), ("ecg_id", "dup"),
+                       ("patient_id", ""), ("patient_id", "nan"), ("strat_fold", "11"), ("strat_fold", "0"),
+                       ("strat_fold", "x"), ("strat_fold", ""), ("scp_codes", "{'XYZ': 100.0}"),
+                       ("scp_codes", "{'NORM': 101}"), ("scp_codes", "[1]"), ("scp_codes", "{"),
+                       ("scp_codes", "{'NORM': 1e400}"), ("scp_codes", "{'IMI ': 50.0}"), ("scp_codes", ""),
+                       ("filename_lr", "../../etc/passwd"), ("filename_lr", "/etc/passwd"), ("filename_lr", ""),
+                       ("filename_lr", "records100/00000/99999_lr"), ("device", ""), ("age", "x"),
+                       ("column", "drop"), ("column", "extra"), ("text", "cut"), ("text", "quote")]
+
+_STATEMENTS = ("scp_code,description,diagnostic,diagnostic_class\n"
+               "NORM,normal ECG,1.0,NORM\nIMI,inferior MI,1.0,MI\nNDT,non-diagnostic T,1.0,STTC\n"
+               "LAFB,left anterior fascicular block,1.0,CD\nLVH,left ventricular hypertrophy,1.0,HYP\n"
+               "SR,sinus rhythm,,\n")
+
+
+def _database_files(st):
+    """A 4-record PTB-XL folder (``ptbxl_database.csv``, ``scp_statements.csv``, format-16 records at
+    100 Hz): valid, or with one hostile cell, column or cut."""
+    @st.composite
+    def build(draw):
+        mutation = draw(st.sampled_from(_DATABASE_MUTATIONS))
+        row = draw(st.integers(0, 3))
+        cols = ["ecg_id", "patient_id", "age", "sex", "device", "scp_codes", "strat_fold", "filename_lr"]
+        codes = ["{'NORM': 100.0, 'SR': 0.0}", "{'IMI': 100.0}", "{'NDT': 80.0}", "{'LVH': 50.0, 'LAFB': 100.0}"]
+        rows = [{"ecg_id": str(i + 1), "patient_id": str(100 + i), "age": "60", "sex": str(i % 2),
+                 "device": "CS-12", "scp_codes": codes[i], "strat_fold": str([1, 9, 10, 3][i]),
+                 "filename_lr": f"records100/00000/{i + 1:05d}_lr"} for i in range(4)]
+        if mutation and mutation[0] in cols:
+            key, value = mutation
+            rows[row][key] = rows[(row + 1) % 4][key] if value == "dup" else value
+        elif mutation == ("column", "drop"):
+            cols.remove(draw(st.sampled_from(["ecg_id", "patient_id", "scp_codes", "strat_fold", "filename_lr"])))
+        elif mutation == ("column", "extra"):
+            cols.append("extra")
+        def cell(v):
+            return '"' + v.replace('"', '""') + '"'
+        text = ",".join(cols) + "\n" + "".join(",".join(cell(r.get(c, "x")) for c in cols) + "\n" for r in rows)
+        if mutation == ("text", "cut"):
+            text = text[: draw(st.integers(0, len(text) - 1))]
+        elif mutation == ("text", "quote"):
+            text = text.replace('"', "", draw(st.integers(1, 9)))
+        records = {}
+        for i in range(4):
+            sig = _signal(i, 1000)
+            hea = f"{i + 1:05d}_lr 12 100 1000\n" + "".join(
+                f"{i + 1:05d}_lr.dat 16 1000/mV 16 0 {sig[j, 0]} {_checksum(sig[j])} 0 {lead}\n"
+                for j, lead in enumerate(LEADS))
+            records[f"records100/00000/{i + 1:05d}_lr.hea"] = hea.encode()
+            records[f"records100/00000/{i + 1:05d}_lr.dat"] = sig.T.astype("<i2").tobytes()
+        return {"ptbxl_database.csv": text.encode(), "scp_statements.csv": _STATEMENTS.encode(), **records}
+
+    return build()
+
+
 @dataclass(frozen=True)
 class Target:
     """One parser under fuzzing: ``strategy`` builds an input, ``call`` parses it."""
@@ -217,6 +272,29 @@ def _targets() -> list[Target]:
     def scp_codes(text):
         PTBXL._parse_codes(Path("ptbxl_database.csv"), 1, text)
 
+    def _folder(files):
+        import tempfile
+
+        tmp = tempfile.TemporaryDirectory(prefix="xand_fuzz_")
+        for rel, data in files.items() if isinstance(files, dict) else files:
+            path = Path(tmp.name) / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        return tmp
+
+    def database(files):
+        with _folder(files) as root:
+            ds = PTBXL(root)
+            ds.labels()
+            for ecg_id in ds.meta.index:  # every listed record: a signal or one DataError
+                ds.load(int(ecg_id), fs=100)
+
+    def ptbxl_record(files):
+        from xand.data.ptbxl import read_wfdb
+
+        with _folder(files) as root:
+            read_wfdb(Path(root) / "rec", expected_fs=None)
+
     return [
         Target("wfdb upload (.hea + .dat)", _wfdb_files, wfdb_upload),
         Target("CinC .mat val", _mat_bytes, mat_val),
@@ -224,6 +302,8 @@ def _targets() -> list[Target]:
         Target("CSV upload", _csv_bytes, csv_upload),
         Target("NPY upload", _npy_bytes, npy_upload),
         Target("scp_codes field", _scp_text, scp_codes),
+        Target("ptbxl_database.csv rows", _database_files, database),
+        Target("PTB-XL record (read_wfdb)", lambda st: _wfdb_files(st, (4990, 5000)), ptbxl_record),
     ]
 
 

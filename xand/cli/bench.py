@@ -6,7 +6,7 @@ import argparse
 import importlib
 
 NAME = "bench"
-HELP = "benchmarks: prepare throughput, training/inference ECG/s, explanation latency, delineation time, concurrent review saves"
+HELP = "benchmarks: prepare throughput, training/inference ECG/s, explanation latency, delineation time, concurrent review saves, upload peak memory"
 
 #: what -> module whose ``benchmark(args) -> dict`` runs it
 BENCHES = {
@@ -15,6 +15,7 @@ BENCHES = {
     "explain": "xand.bench.explain",
     "delineate": "xand.bench.delineate",
     "reviews": "xand.bench.reviews",
+    "upload": "xand.bench.upload",
 }
 
 
@@ -22,7 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("what", choices=sorted(BENCHES), help="which benchmark")
     p.add_argument("--data", default=None,
                    help="PTB-XL-layout folder (default: a synthetic set written to a temporary folder)")
-    p.add_argument("--n", type=int, default=None, help="how many records / batches (benchmark-specific)")
+    p.add_argument("--n", type=int, default=None, help="how many records / batches (benchmark-specific; upload: seconds of the accepted records)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--cache-dir", default=None, help="where prepared arrays are cached")
     p.add_argument("--run", default=None,

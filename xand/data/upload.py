@@ -229,8 +229,8 @@ def _check_rate(where: str, fs: Any, cfg: UploadConfig) -> float:
 def _finish(where: str, name: str, signal: np.ndarray, fs: float, fmt: str, files: tuple[str, ...],
             meta: dict[str, Any], cfg: UploadConfig) -> UploadedECG:
     """The checks every format shares, on ``signal (12, T)`` mV in ``LEADS`` order."""
-    sig = np.asarray(signal, dtype=np.float64)
-    bad = ~np.isfinite(sig)
+    bad = ~np.isfinite(signal)  # before the float32 cast, which would turn a huge value into inf
+    sig = np.asarray(signal, dtype=np.float32)  # the checks in float32: half the memory of float64 copies
     if bad.any():
         lead = LEADS[int(np.argmax(bad.any(axis=1)))]
         first = int(np.argmax(bad.any(axis=0)))
@@ -243,8 +243,9 @@ def _finish(where: str, name: str, signal: np.ndarray, fs: float, fmt: str, file
     if seconds > cfg.max_seconds:
         raise DataError(where, f"lasts {seconds:.0f} s ({sig.shape[1]} samples at {fs:g} Hz)",
                         f"at most {cfg.max_seconds:g} s")
-    dev = np.abs(sig - np.median(sig, axis=1, keepdims=True))
-    amp = float(np.quantile(dev, 0.999))
+    dev = sig - np.median(sig, axis=1, keepdims=True)
+    np.abs(dev, out=dev)
+    amp = float(np.quantile(dev, 0.999, overwrite_input=True))
     if amp > cfg.max_abs_mV:
         raise DataError(where, f"amplitude of {amp:.4g} mV is implausible for a surface ECG",
                         f"at most {cfg.max_abs_mV:g} mV: are the values in µV rather than mV?")
@@ -253,7 +254,7 @@ def _finish(where: str, name: str, signal: np.ndarray, fs: float, fmt: str, file
         raise DataError(where, f"largest lead spans only {span:.3g} mV (flat or wrongly scaled)",
                         f"an ECG of at least {cfg.min_range_mV:g} mV peak to peak: "
                         "are the values in mV rather than µV?")
-    return UploadedECG(name=name, signal=np.ascontiguousarray(sig, dtype=np.float32), fs=float(fs), format=fmt,
+    return UploadedECG(name=name, signal=np.ascontiguousarray(sig), fs=float(fs), format=fmt,
                        files=files, meta=meta)
 
 
@@ -335,15 +336,19 @@ def _precheck_csv_size(name: str, data: bytes, fs: Any, cfg: UploadConfig) -> No
         return  # the rate check after parsing says what is wrong
     if not np.isfinite(rate) or rate <= 0:
         return
-    first = b""
-    for line in data[:65536].splitlines():  # the first data line: comments and blank lines skipped
-        if line.strip() and not line.lstrip().startswith(b"#"):
-            first = line
+    start, span = 0, None
+    while start < len(data):  # the first data line (comments and blank lines skipped), by offsets: no copy
+        end = data.find(b"\n", start)
+        end = len(data) if end < 0 else end
+        head = data[start: min(end, start + 256)].lstrip()
+        if head and not head.startswith(b"#"):
+            span = (start, end)
             break
-    if not first:
+        start = end + 1
+    if span is None:
         return
-    seps = max(first.count(b","), first.count(b";"), first.count(b"\t"))
-    n_fields = seps + 1 if seps else len(first.split())
+    seps = max(data.count(sep, *span) for sep in (b",", b";", b"\t"))
+    n_fields = seps + 1 if seps else len(data[span[0]: span[1]].split())
     if n_fields == N_LEADS + 1:  # a time or index column the reader drops
         n_fields = N_LEADS
     n_lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
@@ -353,61 +358,92 @@ def _precheck_csv_size(name: str, data: bytes, fs: Any, cfg: UploadConfig) -> No
                         f"at most {cfg.max_seconds:g} s")
 
 
-def _read_csv(files: dict[str, bytes], fs: Any, units: str, cfg: UploadConfig) -> UploadedECG:
-    import pandas as pd
+def _head_lines(name: str, data: bytes, limit: int = 65536) -> tuple[list[str], int]:
+    """The first two data lines (comments and blank lines skipped) and how many physical lines precede
+    the second, from the first ``limit`` bytes only: the sniffing never decodes the whole file."""
+    if b"\x00" in data[:4096]:
+        raise DataError(name, "is a binary file, not text", "a text file (CSV or WFDB header)")
+    head = data[:limit]
+    if len(data) > limit:
+        head = head[: head.rfind(b"\n") + 1] or head  # whole lines only
+    text = _text(name, head)
+    found: list[str] = []
+    before_second = 0
+    for i, ln in enumerate(text.splitlines()):
+        if ln.strip() and not ln.lstrip().startswith("#"):
+            found.append(ln)
+            if len(found) == 2:
+                before_second = i
+                break
+    if len(found) == 1:
+        before_second = len(text.splitlines())
+    return found, before_second
 
+
+def _read_csv(files: dict[str, bytes], fs: Any, units: str, cfg: UploadConfig) -> UploadedECG:
     (name, data), = files.items()
     _precheck_csv_size(name, data, fs, cfg)
-    text = _text(name, data)
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    lines, header_skip = _head_lines(name, data)
     if not lines:
         raise DataError(name, "is empty", "rows of 12 lead values")
     first = lines[0]
     try:
-        delim = csv.Sniffer().sniff(first if len(lines) < 2 else "\n".join(lines[:2]), ",;\t ").delimiter
+        delim = csv.Sniffer().sniff("\n".join(lines), ",;\t ").delimiter
     except csv.Error:
         delim = ","
     tokens = [t.strip().strip('"') for t in (first.split() if delim == " " else first.split(delim))]
     has_header = not all(_is_number(t) for t in tokens if t)
-    sep = r"\s+" if delim == " " else delim  # space-separated columns may be aligned with several spaces
-    # the duration follows from the text's shape: refuse an over-long record before parsing a cell of it
-    n_rows = len(lines) - (1 if has_header else 0)
-    n_samples = n_rows * len(tokens) // N_LEADS
     rate = _check_rate(name, fs, cfg)
-    if n_samples / rate > cfg.max_seconds:
-        raise DataError(name, f"holds about {n_samples} samples per lead ({n_samples / rate:.0f} s at {rate:g} Hz)",
-                        f"at most {cfg.max_seconds:g} s")
-    if not has_header and n_rows == N_LEADS and len(tokens) > N_LEADS:
-        # one lead per line (12 very long rows): numpy per line, not a 200,000-column pandas frame
-        try:
-            arr = np.array([np.array(ln.split() if delim == " " else ln.split(delim), dtype=np.float64)
-                            for ln in lines], dtype=np.float64)
-        except ValueError:
-            arr = None  # ragged or a non-numeric cell: the general path below names it
-        if arr is not None and arr.ndim == 2:
-            return _finish(name, Path(name).stem, _to_leads(name, arr) * _units(units), rate, "csv", (name,),
-                           {"units": units, "lead_order": "storage order (no header row)"}, cfg)
-    body = "\n".join(lines)
-    try:  # the fast path: every cell a number
-        df = pd.read_csv(io.StringIO(body), sep=sep, header=0 if has_header else None, dtype=np.float64,
-                         skipinitialspace=True)
-    except (ValueError, pd.errors.ParserError) as exc:
-        df = _locate_bad_cell(name, body, sep, has_header, exc)
-    names = [str(c).strip() for c in df.columns] if has_header else None
+    names = tokens if has_header else None
+    usecols = None
     if names is not None and len(names) == N_LEADS + 1 and (
             names[0].lower() in _INDEX_COLUMNS or names[0].lower().startswith("unnamed")):
-        df, names = df.iloc[:, 1:], names[1:]  # a time or index column (e.g. pandas' to_csv) is not a lead
-    arr = df.to_numpy(dtype=np.float64)
+        names, usecols = names[1:], range(1, N_LEADS + 1)  # a time or index column (pandas' to_csv) is not a lead
+    if names is not None and len(names) != N_LEADS:
+        raise DataError(name, f"has {len(names)} columns {names}", f"{N_LEADS} lead columns ({', '.join(LEADS)})")
+    arr = None
+    for encoding in ("utf-8-sig", "latin-1"):
+        try:  # numpy's C reader straight from the bytes into float32: no decoded copy, no float64 frame
+            arr = np.loadtxt(io.BytesIO(data), delimiter=None if delim == " " else delim, dtype=np.float32,
+                             comments="#", skiprows=header_skip if has_header else 0, usecols=usecols,
+                             ndmin=2, encoding=encoding, quotechar='"')
+            break
+        except UnicodeDecodeError:
+            continue
+        except ValueError:
+            break  # a non-numeric cell, an empty one or a ragged row: the slow path says which
+    if arr is None:
+        arr = _parse_slowly(name, data, delim, has_header, usecols)
     if names is not None:
-        if len(names) != N_LEADS:
-            raise DataError(name, f"has {len(names)} columns {names}", f"{N_LEADS} lead columns ({', '.join(LEADS)})")
         arr = arr[:, _lead_order(name, names)].T
         order = "by the header's lead names"
     else:
         arr = _to_leads(name, arr)
         order = "storage order (no header row)"
-    return _finish(name, Path(name).stem, arr * _units(units), rate, "csv", (name,),
-                   {"units": units, "lead_order": order}, cfg)
+    factor = _units(units)
+    if factor != 1.0:
+        arr = arr * np.float32(factor)
+    return _finish(name, Path(name).stem, arr, rate, "csv", (name,), {"units": units, "lead_order": order}, cfg)
+
+
+def _parse_slowly(name: str, data: bytes, delim: str, has_header: bool, usecols) -> np.ndarray:
+    """After the numeric parse failed: a table with NaN where cells are empty, or the message naming the
+    first cell that is not a number (the file's size was checked before: this path is bounded too)."""
+    import pandas as pd
+
+    text = _text(name, data)
+    body = "\n".join(ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#"))
+    sep = r"\s+" if delim == " " else delim  # space-separated columns may be aligned with several spaces
+    exc: Exception = ValueError("unparsed")
+    try:
+        df = pd.read_csv(io.StringIO(body), sep=sep, header=0 if has_header else None, dtype=np.float64,
+                         skipinitialspace=True)
+    except (ValueError, pd.errors.ParserError) as e:
+        exc = e
+        df = _locate_bad_cell(name, body, sep, has_header, exc)
+    if usecols is not None:
+        df = df.iloc[:, list(usecols)]
+    return df.to_numpy(dtype=np.float64)
 
 
 def _locate_bad_cell(name: str, body: str, sep: str, has_header: bool, exc: Exception):
