@@ -387,6 +387,16 @@ def test_bad_strat_fold(small):
     _raises_naming(lambda: PTBXL(small), csv, "strat_fold")
 
 
+@pytest.mark.parametrize("value", ["inf", "", "x"])
+def test_a_patient_id_that_is_not_a_finite_number_is_named(small, value):
+    """Found by fuzzing ptbxl_database.csv rows: "inf" passed the NaN check and crashed the int cast."""
+    csv = small / "ptbxl_database.csv"
+    db = pd.read_csv(csv, dtype={"patient_id": str})
+    db.loc[1, "patient_id"] = value
+    db.to_csv(csv, index=False)
+    _raises_naming(lambda: PTBXL(small), csv, "ecg_id 2", "patient_id")
+
+
 def test_unknown_ecg_id(small):
     _raises_naming(lambda: PTBXL(small).load(99), small / "ptbxl_database.csv", "no ecg_id 99")
 

@@ -87,3 +87,83 @@ def test_the_head_that_reads_v2_st_is_explained_by_v2_st():
 def test_without_segments_is_refused():
     with pytest.raises(DataError, match="segments"):
         attribute(ReadsST(), torch.zeros(1, N_LEADS, T), 0, "waves")
+
+
+# ------------------------------------------------------------------------------ normal wave templates
+
+def _normal(rng: np.random.Generator | None = None) -> np.ndarray:
+    """``(12, T)`` a noiseless 2-beat ECG cut by ``_fid()``: a P bump, a QRS spike, a T bump, each on a
+    tilted baseline (so the end-to-end line matters)."""
+    t = np.arange(T, dtype=np.float32)
+    x = np.tile(0.002 * t, (N_LEADS, 1))
+    for i in range(2):
+        o = i * 140
+        for (a, b), h in (((10, 30), 0.2), ((40, 55), 1.5), ((80, 110), 0.4)):
+            x[:, o + a: o + b] += h * np.sin(np.pi * (np.arange(b - a) + 0.5) / (b - a))[None]
+    if rng is not None:
+        x = x * rng.uniform(0.9, 1.1)
+    return x.astype(np.float32)
+
+
+def test_templates_are_the_waves_without_their_baseline_by_hand():
+    from xand.explain.waves import templates_from
+
+    lab = segment_labels(_fid(), T)
+    x = np.stack([_normal(), _normal()])
+    tpl = templates_from(x, np.stack([lab, lab]), n_points=15)
+    q = SEGMENTS.index("QRS")
+    assert tpl.count[0, q] == 4 and tpl.duration[0, q] == pytest.approx(15)  # 2 ECGs x 2 beats
+    want = _normal()[0, 40:55] - np.linspace(_normal()[0, 39], _normal()[0, 55], 17)[1:-1]
+    np.testing.assert_allclose(tpl.shape[0, q], want, atol=1e-5)
+    assert tpl.count[0, SEGMENTS.index("TP")] == 2  # one TP per ECG (the last beat has no next P)
+
+
+def test_filling_a_normal_ecg_with_its_own_templates_changes_nothing_a_line_does():
+    from xand.explain.waves import template_fill, templates_from
+
+    lab = segment_labels(_fid(), T)
+    x = _normal()
+    tpl = templates_from(x[None], lab[None], n_points=64)
+    inside = lab[0] != OTHER
+    err_template = np.abs(template_fill(x, lab, tpl) - x)[:, inside].max()
+    err_line = np.abs(run_lines(x, feature_mask(lab)) - x)[:, inside].max()
+    assert err_template < 0.05 and err_line > 1.0  # the QRS taken away by a line, kept by its template
+
+
+def test_a_wide_wave_is_replaced_by_one_of_normal_duration():
+    from xand.explain.waves import template_fill, templates_from
+
+    lab = segment_labels(_fid(), T)
+    tpl = templates_from(_normal()[None], lab[None])
+    fid = _fid()
+    fid.beats[0][:, FIDUCIAL_KINDS.index("QRS_off")] += 10  # a 25-sample QRS on lead I (bundle branch block)
+    wide = segment_labels(fid, T)
+    out = template_fill(np.zeros((N_LEADS, T), np.float32), wide, tpl)
+    bump = out[0, 40:65]
+    assert np.argmax(bump) < 10 and np.abs(bump[16:]).max() < 1e-6  # the normal 15-sample QRS, then flat
+
+
+def test_the_template_removal_credits_the_abnormal_wave_and_not_the_normal_ones():
+    """The toy head reads V2's ST (weights by hand): on an ECG with ST elevation only V2 ST matters; the
+    normal QRS, taken away by a line, would move a head that reads it even where it is normal."""
+    from xand.explain.waves import templates_from
+
+    lab = segment_labels(_fid(), T)
+    rng = np.random.default_rng(0)
+    tpl = templates_from(np.stack([_normal(rng) for _ in range(6)]), np.stack([lab] * 6))
+    x = torch.as_tensor(_normal())[None]
+    x[0, LEADS.index("V2"), 55:80] += 0.5  # ST elevation on V2
+    x[0, LEADS.index("V2"), 195:220] += 0.5
+    a = attribute(ReadsST(), x, 0, "waves_template", segments=lab, references=tpl)
+    assert top_wave(a.map, lab) == ("V2", "ST")
+    table = wave_table(a.map, lab)
+    assert table[LEADS.index("V2"), SEGMENTS.index("ST")] == pytest.approx(0.5 * 50, rel=0.15)
+    normal_v3 = attribute(ReadsST(), torch.as_tensor(_normal())[None], 0, "waves_template", segments=lab,
+                          references=tpl)
+    assert np.abs(normal_v3.map).max() < 0.1 * 25  # a normal ST: taking it away changes little
+
+
+def test_template_ablation_without_templates_is_refused():
+    lab = segment_labels(_fid(), T)
+    with pytest.raises(DataError, match="templates"):
+        attribute(ReadsST(), torch.zeros(1, N_LEADS, T), 0, "waves_template", segments=lab)

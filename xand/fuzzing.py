@@ -182,7 +182,8 @@ _DATABASE_MUTATIONS = [None, ("ecg_id", "1.5"), ("ecg_id", "x"), ("ecg_id", ""),
                        ("scp_codes", "{'NORM': 1e400}"), ("scp_codes", "{'IMI ': 50.0}"), ("scp_codes", ""),
                        ("filename_lr", "../../etc/passwd"), ("filename_lr", "/etc/passwd"), ("filename_lr", ""),
                        ("filename_lr", "records100/00000/99999_lr"), ("device", ""), ("age", "x"),
-                       ("column", "drop"), ("column", "extra"), ("text", "cut"), ("text", "quote")]
+                       ("column", "drop"), ("column", "extra"), ("text", "cut"), ("text", "quote"),
+                       ("cell", "any"), ("cell", "any"), ("cell", "any")]
 
 _STATEMENTS = ("scp_code,description,diagnostic,diagnostic_class\n"
                "NORM,normal ECG,1.0,NORM\nIMI,inferior MI,1.0,MI\nNDT,non-diagnostic T,1.0,STTC\n"
@@ -202,7 +203,9 @@ def _database_files(st):
         rows = [{"ecg_id": str(i + 1), "patient_id": str(100 + i), "age": "60", "sex": str(i % 2),
                  "device": "CS-12", "scp_codes": codes[i], "strat_fold": str([1, 9, 10, 3][i]),
                  "filename_lr": f"records100/00000/{i + 1:05d}_lr"} for i in range(4)]
-        if mutation and mutation[0] in cols:
+        if mutation == ("cell", "any"):  # any text in any cell: the space no list of mutations covers
+            rows[row][draw(st.sampled_from(cols))] = draw(st.text(max_size=24))
+        elif mutation and mutation[0] in cols:
             key, value = mutation
             rows[row][key] = rows[(row + 1) % 4][key] if value == "dup" else value
         elif mutation == ("column", "drop"):

@@ -412,8 +412,10 @@ class PTBXL:
             raise DataError(path, f"ecg_id {r.ecg_id}: strat_fold {str(r.strat_fold)!r}", "an integer 1-10")
         db["strat_fold"] = folds.astype(int)
         pid = pd.to_numeric(db["patient_id"], errors="coerce")
-        if pid.isna().any():
-            raise DataError(path, f"ecg_id {db.loc[pid.isna(), 'ecg_id'].iloc[0]}: missing patient_id", "a number")
+        bad_pid = ~np.isfinite(pid.to_numpy(dtype=np.float64, na_value=np.nan))  # "inf" is numeric, not an id
+        if bad_pid.any():
+            r = db[bad_pid].iloc[0]
+            raise DataError(path, f"ecg_id {r.ecg_id}: patient_id {str(r.patient_id)!r}", "a finite number")
         db["patient_id"] = pid.astype(np.int64)
         db["scp_codes"] = [self._parse_codes(path, e, t) for e, t in zip(db["ecg_id"], db["scp_codes"])]
         known = set(map(str, self.statements.index))

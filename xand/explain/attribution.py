@@ -32,7 +32,12 @@ Methods (``ATTRIBUTION_METHODS``)
                 one ``(T')`` curve, broadcast to all 12 leads (``Attribution.note`` says so): Grad-CAM has
                 no lead resolution there.
 ``"occlusion"`` sliding-window occlusion along time, one lead at a time (Zeiler & Fergus, ECCV 2014).
-``"waves"``     lead x wave-segment ablation (``xand.explain.waves``): one feature per lead x P/PR/QRS/ST/T/TP.
+``"waves"``     lead x wave-segment ablation (``xand.explain.waves``): one feature per lead x P/PR/QRS/ST/T/TP,
+                each segment replaced by the straight line between its ends.
+``"waves_template"`` the same features, each segment replaced by the lead's *normal* shape of that segment
+                (``xand.explain.waves.template_fill``; templates from the head's training negatives,
+                ``xand.explain.references.wave_template_bank``): the removal stays in the data's
+                distribution, so taking away a normal wave changes little, an abnormal one a lot.
 
 Speed
 -----
@@ -346,7 +351,7 @@ def _ig_grad(model: nn.Module, x: Tensor, target: int, *, n_steps: int | None = 
 
 
 #: Methods that need reference ECGs (``references=xand.explain.references.reference_bank(...)``).
-NEEDS_REFERENCES = frozenset({"expected_gradients"})
+NEEDS_REFERENCES = frozenset({"expected_gradients", "waves_template"})
 
 
 @register_method("expected_gradients")
@@ -609,7 +614,7 @@ def _occlusion(model: nn.Module, x: Tensor, target: int, *, window: int = 20, st
 
 
 #: Methods that need the ECG's wave segments (``segments=xand.explain.waves.segment_labels(fid, T)``).
-NEEDS_SEGMENTS = frozenset({"waves"})
+NEEDS_SEGMENTS = frozenset({"waves", "waves_template"})
 
 
 @register_method("waves")
@@ -632,6 +637,36 @@ def _waves(model: nn.Module, x: Tensor, target: int, *, segments: np.ndarray | N
                                             feature_mask=torch.as_tensor(fm)[None].to(x.device),
                                             perturbations_per_eval=perturbations_per_eval)
     return attr, None, {"features": "lead x segment (P, PR, QRS, ST, T, TP)", "removal": "linear"}, None
+
+
+@register_method("waves_template")
+def _waves_template(model: nn.Module, x: Tensor, target: int, *, segments: np.ndarray | None = None,
+                    references: Any = None, perturbations_per_eval: int = 16) -> tuple:
+    """Lead x wave-segment ablation with an in-distribution removal: each segment -> the same lead's
+    normal shape of that segment (``references``: ``xand.explain.waves.WaveTemplates`` from the head's
+    training negatives), riding on the line between the segment's ends."""
+    from captum.attr import FeatureAblation
+
+    from xand.explain.waves import WaveTemplates, feature_mask, template_fill
+
+    if segments is None:
+        raise DataError(None, "wave-level attribution without the ECG's segments",
+                        "segments = xand.explain.waves.segment_labels(fiducials, T)")
+    if not isinstance(references, WaveTemplates):
+        raise DataError(None, "waves_template without normal wave templates",
+                        "references = xand.explain.references.wave_template_bank(predictor, data_dir, head)")
+    lab = np.asarray(segments)
+    if lab.shape != tuple(x.shape[1:]):
+        raise DataError(None, f"segments of shape {lab.shape}", f"the input's shape {tuple(x.shape[1:])}")
+    if references.shape.shape[0] != x.shape[1]:
+        raise DataError(None, f"templates for {references.shape.shape[0]} leads", f"{x.shape[1]} leads")
+    fm = feature_mask(lab)
+    base = torch.as_tensor(template_fill(x[0].detach().cpu().numpy(), lab, references))[None].to(x.device)
+    attr = FeatureAblation(model).attribute(x, baselines=base, target=target,
+                                            feature_mask=torch.as_tensor(fm)[None].to(x.device),
+                                            perturbations_per_eval=perturbations_per_eval)
+    return attr, None, {"features": "lead x segment (P, PR, QRS, ST, T, TP)", "removal": "normal template",
+                        "templates_from": int(references.count.max())}, None
 
 
 def method_kwargs(method: str, segments: np.ndarray | None, references: np.ndarray | None = None) -> dict[str, Any]:

@@ -241,7 +241,7 @@ def faithfulness_check(run_dir: str | Path, data_dir: str | Path, cfg: Faithfuln
 
     from xand.data.prepare import content_key
     from xand.explain.attribution import ATTRIBUTION_METHODS, NEEDS_REFERENCES, attribute, method_kwargs
-    from xand.explain.references import reference_bank
+    from xand.explain.references import references_for
     from xand.explain.cohort import cases, run_cases
     from xand.explain.xai import _predict_fn
     from xand.fileio import atomic_write_text
@@ -262,7 +262,7 @@ def faithfulness_check(run_dir: str | Path, data_dir: str | Path, cfg: Faithfuln
         predict = _predict_fn(model, target, next(model.parameters()).device)
         x = case.x[0].detach().cpu().numpy()
         for method in cfg.methods:
-            refs = reference_bank(pred, data_dir, case.head) if method in NEEDS_REFERENCES else None
+            refs = references_for(method, pred, data_dir, case.head) if method in NEEDS_REFERENCES else None
             amap = attribute(model, case.x, target, method, **method_kwargs(method, case.segments, refs)).map
             f = faithfulness(predict, x, amap, width, cfg.n_random, cfg.n_subsets, seed=cfg.seed + case.ecg_id)
             per_ecg.append({"ecg_id": case.ecg_id, "head": case.head, "method": method,

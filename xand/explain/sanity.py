@@ -386,9 +386,9 @@ def sanity_check(run_dir: str | Path, data_dir: str | Path, cfg: SanityConfig | 
     def _references(method: str, head: str):
         if method not in NEEDS_REFERENCES:
             return None
-        from xand.explain.references import reference_bank
+        from xand.explain.references import references_for
 
-        return reference_bank(pred, data_dir, head)
+        return references_for(method, pred, data_dir, head)
 
     def work(case) -> None:
         model, target = pred.model(case.head), int(pred.target(case.head))

@@ -22,9 +22,12 @@ understanding convolutional networks, ECCV 2014.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from xand.constants import LEADS, N_LEADS
+from xand.errors import DataError
 from xand.fiducials import Fiducials
 
 SEGMENTS: tuple[str, ...] = ("P", "PR", "QRS", "ST", "T", "TP")
@@ -102,3 +105,92 @@ def top_wave(attr_map: np.ndarray, labels: np.ndarray) -> tuple[str, str] | None
         return None
     li, k = np.unravel_index(np.nanargmax(t), t.shape)
     return LEADS[li], SEGMENTS[k]
+
+
+# ------------------------------------------------------------------------------ normal wave templates
+
+#: Segment kinds that are intervals (their length is the patient's, the template is stretched to it);
+#: the others are waves, placed at their onset with the normal duration (a wide QRS becomes a normal one).
+INTERVALS = frozenset({"PR", "ST", "TP"})
+
+
+@dataclass(frozen=True)
+class WaveTemplates:
+    """The normal shape of every lead x segment, learned from ECGs without the finding.
+
+    ``shape (12, 6, L)``: the mean deviation of the segment from the straight line between its ends, on
+    ``L`` points of normalised time (model-input units); ``duration (12, 6)``: its mean length in samples
+    of the model grid; ``count (12, 6)``: how many segments were averaged (0: no template, the segment is
+    removed by the straight line alone).
+    """
+
+    shape: np.ndarray
+    duration: np.ndarray
+    count: np.ndarray
+
+    def __hash__(self) -> int:  # arrays are not hashable; a bank is one object per (run, dataset, head)
+        return id(self)
+
+
+def _line(row: np.ndarray, a: int, b: int) -> np.ndarray:
+    """The straight line between the samples just outside ``row[a:b]`` (an edge continues its neighbour)."""
+    t = len(row)
+    left = row[a - 1] if a > 0 else row[b] if b < t else row.mean()
+    right = row[b] if b < t else left
+    return np.linspace(left, right, b - a + 2, dtype=np.float32)[1:-1]
+
+
+def _runs_of(labels_row: np.ndarray) -> list[tuple[int, int, int]]:
+    """``[(kind, start, stop), ...]`` of the runs of equal labels in one lead."""
+    cut = np.flatnonzero(np.diff(labels_row)) + 1
+    starts = np.concatenate([[0], cut])
+    stops = np.concatenate([cut, [len(labels_row)]])
+    return [(int(labels_row[a]), int(a), int(b)) for a, b in zip(starts, stops)]
+
+
+def templates_from(x: np.ndarray, labels: np.ndarray, n_points: int = 32) -> WaveTemplates:
+    """Average normal wave shapes of ``x (K, 12, T)`` (model inputs of ECGs without the finding) cut at
+    ``labels (K, 12, T)`` (:func:`segment_labels` of each): every segment's deviation from its end-to-end
+    line, resampled to ``n_points`` and averaged per lead x kind."""
+    x = np.asarray(x, np.float32)
+    labels = np.asarray(labels)
+    if x.ndim != 3 or labels.shape != x.shape:
+        raise DataError(None, f"templates from x {x.shape} and labels {labels.shape}", "two (K, 12, T) arrays")
+    k_seg = len(SEGMENTS)
+    total = np.zeros((N_LEADS, k_seg, n_points), np.float64)
+    dur = np.zeros((N_LEADS, k_seg), np.float64)
+    count = np.zeros((N_LEADS, k_seg), np.int64)
+    grid = np.linspace(0.0, 1.0, n_points)
+    for ecg, lab in zip(x, labels):
+        for li in range(N_LEADS):
+            for kind, a, b in _runs_of(lab[li]):
+                if kind == OTHER or b - a < 2 or a == 0 or b >= x.shape[-1]:
+                    continue  # a segment cut by the record's edge is not a whole wave
+                dev = ecg[li, a:b] - _line(ecg[li], a, b)
+                total[li, kind] += np.interp(grid, np.linspace(0.0, 1.0, b - a), dev)
+                dur[li, kind] += b - a
+                count[li, kind] += 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shape = np.where(count[..., None] > 0, total / np.maximum(count, 1)[..., None], 0.0)
+        duration = np.where(count > 0, dur / np.maximum(count, 1), 0.0)
+    return WaveTemplates(shape.astype(np.float32), duration.astype(np.float32), count)
+
+
+def template_fill(x: np.ndarray, labels: np.ndarray, templates: WaveTemplates) -> np.ndarray:
+    """``x (12, T)`` with every segment run replaced by the lead's normal shape of that segment, riding on
+    the straight line between the run's ends: waves (P, QRS, T) at their normal duration from their onset
+    (the rest of the run straight), intervals (PR, ST, TP) stretched to the run. Runs without a template
+    (``count == 0``, "other" samples) get the straight line alone (:func:`run_lines`)."""
+    x = np.asarray(x, np.float32)
+    out = x.copy()
+    for li in range(x.shape[0]):
+        for kind, a, b in _runs_of(labels[li]):
+            line = _line(x[li], a, b)
+            out[li, a:b] = line
+            if kind == OTHER or templates.count[li, kind] == 0:
+                continue
+            n = b - a
+            m = n if SEGMENTS[kind] in INTERVALS else max(1, min(n, int(round(templates.duration[li, kind]))))
+            shape = templates.shape[li, kind]
+            out[li, a:a + m] += np.interp(np.linspace(0.0, 1.0, m), np.linspace(0.0, 1.0, len(shape)), shape)
+    return out

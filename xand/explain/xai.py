@@ -178,16 +178,23 @@ def explain_ecg(predictor: Any, ecg: np.ndarray, fs: float, head: str, method: s
     fid = fiducials if float(fiducials.fs) == fs_work else fiducials.resample(fs_work)
     if method in NEEDS_SEGMENTS and "segments" not in method_kw:
         method_kw["segments"] = segment_labels_of(fid, t_work)
-    refs = method_kw.pop("references", None)
-    if refs is None and NEEDS_REFERENCES & {method, compare_method}:
-        if reference_data is None:
-            raise DataError(None, f"{method} without reference ECGs",
-                            "reference_data = the dataset whose training negatives serve as references")
-        from xand.explain.references import reference_bank
+    given_refs = method_kw.pop("references", None)
 
-        refs = reference_bank(predictor, reference_data, head)
+    def refs_of(name: str):
+        """The references of ``name`` (reference ECGs or wave templates): the ones passed, else the bank."""
+        if name not in NEEDS_REFERENCES:
+            return None
+        if given_refs is not None and name == method:
+            return given_refs
+        if reference_data is None:
+            raise DataError(None, f"{name} without reference ECGs",
+                            "reference_data = the dataset whose training negatives serve as references")
+        from xand.explain.references import references_for
+
+        return references_for(name, predictor, reference_data, head)
+
     if method in NEEDS_REFERENCES:
-        method_kw["references"] = refs
+        method_kw["references"] = refs_of(method)
     attr = attribute(model, x, target, method, **method_kw)
     from xand.delineation.masks import clinical_mask
 
@@ -212,7 +219,7 @@ def explain_ecg(predictor: Any, ecg: np.ndarray, fs: float, head: str, method: s
     if compare_method:
         extra = {"segments": segment_labels_of(fid, t_work)} if compare_method in NEEDS_SEGMENTS else {}
         if compare_method in NEEDS_REFERENCES:
-            extra["references"] = refs
+            extra["references"] = refs_of(compare_method)
         compare = attribute(model, x, target, compare_method, **extra)
         scores["cosine"] = cosine(attr.map, compare.map)
     return Explanation(
