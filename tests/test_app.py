@@ -35,7 +35,8 @@ def make_app_home(home: Path, synth_dir: Path) -> Path:
     if done.is_file():
         return home
     from xand.data.prepare import prepare
-    from xand.training.trainer import TrainConfig, train
+    from xand.training.config import TrainConfig
+    from xand.training.trainer import train
 
     home.mkdir(parents=True, exist_ok=True)
     demo = home / "demo"
@@ -76,7 +77,7 @@ def env(app_home, monkeypatch) -> Path:
 
 @lru_cache(maxsize=None)
 def _predictor(run_dir: str):
-    from xand.training.trainer import load_run
+    from xand.training.predictor import load_run
 
     return load_run(run_dir)
 
@@ -617,7 +618,7 @@ def test_a_run_trained_on_synthetic_ecgs_is_flagged_on_real_ones(env, tmp_path, 
     cfg = json.loads(cfg_path.read_text())
     cfg["dataset"] = {"source": str(env / "demo"), "content_key": "abc", "synthetic": True}
     cfg_path.write_text(json.dumps(cfg))
-    from xand.training.trainer import write_digests
+    from xand.training.predictor import write_digests
 
     write_digests(runs / "tiny")  # as training writes them (an edited config.json would be refused)
     monkeypatch.setenv("XAND_RUNS_DIR", str(runs))

@@ -56,7 +56,7 @@ def test_ece_by_hand():
 
 
 def test_a_malformed_calibration_file_is_refused(tmp_path):
-    from xand.training.trainer import read_calibration
+    from xand.training.predictor import read_calibration
 
     assert read_calibration(tmp_path) == {}
     (tmp_path / "calibration.json").write_text(json.dumps({"heads": {"MI": {"temperature": 1.7}}}))
@@ -71,7 +71,9 @@ def test_calibrate_run_writes_the_file_the_predictor_then_uses(synth_dir, tmp_pa
     import shutil
 
     from xand.data.prepare import prepare
-    from xand.training.trainer import TrainConfig, load_run, train
+    from xand.training.config import TrainConfig
+    from xand.training.predictor import load_run
+    from xand.training.trainer import train
 
     prep = prepare(synth_dir, cache_dir=tmp_path / "cache", workers=1, progress=False)
     cfg = TrainConfig(model="cnn1d", model_kwargs={"width": 0.5}, heads=("MI",), epochs=1, batch_size=64,
@@ -92,7 +94,7 @@ def test_calibrate_run_writes_the_file_the_predictor_then_uses(synth_dir, tmp_pa
     (run / "calibration.json").write_text(json.dumps({"heads": {"MI": {"temperature": 2.0}}}))
     with pytest.raises(DataError, match="changed after the run was finished"):
         load_run(run)  # a calibration edited by hand is not the one the run was finished with
-    from xand.training.trainer import write_digests
+    from xand.training.predictor import write_digests
 
     write_digests(run)
     assert load_run(run).temperature("MI") == 2.0  # the file overrides the training-time fit

@@ -53,7 +53,7 @@ def env(app_home, tmp_path, monkeypatch) -> Path:
 
 @lru_cache(maxsize=None)
 def _predictor(run_dir: str):
-    from xand.training.trainer import load_run
+    from xand.training.predictor import load_run
 
     return load_run(run_dir)
 

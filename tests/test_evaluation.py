@@ -70,7 +70,8 @@ def test_vectorised_bootstrap_auc_matches_sklearn_with_ties():
 @pytest.fixture(scope="module")
 def synth_run(synth_dir, tmp_path_factory):
     from xand.data.prepare import prepare
-    from xand.training.trainer import TrainConfig, train
+    from xand.training.config import TrainConfig
+    from xand.training.trainer import train
 
     tmp = tmp_path_factory.mktemp("evalrun")
     prepared = prepare(synth_dir, cache_dir=tmp / "cache", progress=False)

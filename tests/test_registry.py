@@ -38,7 +38,7 @@ def _registries():
     from xand.explain.attribution import ATTRIBUTION_METHODS, BASELINES
     from xand.explain.removal import REMOVALS
     from xand.models.networks import MODELS
-    from xand.training.trainer import LOSSES
+    from xand.training.losses import LOSSES
 
     return {"model": MODELS, "attribution method": ATTRIBUTION_METHODS, "IG baseline": BASELINES,
             "removal": REMOVALS, "loss": LOSSES, "upload format": UPLOAD_FORMATS, "delineator": DELINEATORS}

@@ -388,7 +388,8 @@ def test_a_synthetic_set_says_so_and_a_run_trained_on_it_records_it(tmp_path: Pa
 
     from xand.data.prepare import content_key, prepare
     from xand.data.synth import is_synthetic
-    from xand.training.trainer import TrainConfig, train
+    from xand.training.config import TrainConfig
+    from xand.training.trainer import train
 
     assert is_synthetic(synth_dir) and not is_synthetic(tmp_path)
     prep = prepare(synth_dir, cache_dir=tmp_path / "cache", workers=1, progress=False)

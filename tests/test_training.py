@@ -18,8 +18,13 @@ import torch.nn.functional as F
 
 from xand.constants import HEADS, SUPERCLASSES
 from xand.errors import UnknownNameError, XandError
+from xand.training import augment, checkpoint, losses, tracking
 from xand.training import trainer as training
-from xand.training.trainer import TrainConfig, atomic_save, focal_loss, load_run, train
+from xand.training.checkpoint import atomic_save
+from xand.training.config import TrainConfig
+from xand.training.losses import focal_loss
+from xand.training.predictor import load_run
+from xand.training.trainer import train
 
 ROOT = Path(__file__).resolve().parents[1]
 #: tiny, fast model options for every training test
@@ -115,10 +120,10 @@ def test_augmentation_is_batched_and_keeps_shape():
     torch.manual_seed(0)
     x = torch.randn(8, 12, 1000)
     cfg = TrainConfig(augment=True)
-    y = training.augment_batch(x, cfg, fs=100.0)
+    y = augment.augment_batch(x, cfg, fs=100.0)
     assert y.shape == x.shape and torch.isfinite(y).all() and not torch.equal(x, y)
     only_shift = TrainConfig(augment=True, aug_noise=0, aug_scale=0, aug_wander=0, aug_shift=0.1)
-    z = training.augment_batch(x, only_shift, fs=100.0)
+    z = augment.augment_batch(x, only_shift, fs=100.0)
     # a circular shift keeps each lead's values (sorted) unchanged
     assert torch.allclose(z.sort(-1).values, x.sort(-1).values)
 
@@ -251,7 +256,7 @@ def test_mlflow_requested_but_missing_gives_clear_error(fake_prepared, tmp_path,
 def test_mlflow_logs_params_metrics_and_summary_to_a_local_store(fake_prepared, tmp_path):
     mlflow = pytest.importorskip("mlflow")
     run = train(fake_prepared, tiny_cfg(epochs=2, mlflow=True), tmp_path / "runs")
-    client = mlflow.MlflowClient(tracking_uri=training.default_mlflow_uri(tmp_path / "runs"))
+    client = mlflow.MlflowClient(tracking_uri=tracking.default_mlflow_uri(tmp_path / "runs"))
     exp = client.get_experiment_by_name("xand")
     found = client.search_runs([exp.experiment_id])
     assert [r.info.run_name for r in found] == [run.name] and found[0].info.status == "FINISHED"
@@ -266,7 +271,8 @@ def test_mlflow_logs_params_metrics_and_summary_to_a_local_store(fake_prepared, 
 _KILL_SCRIPT = """
 import sys, time
 from xand.data.prepare import Prepared
-from xand.training.trainer import TrainConfig, train
+from xand.training.config import TrainConfig
+from xand.training.trainer import train
 cfg = TrainConfig(**__import__("json").loads(sys.argv[3]))
 def slow(unit, rec):
     time.sleep(1.0)  # leave time for the parent to kill us between epochs
@@ -391,12 +397,12 @@ def test_rng_states_from_a_checkpoint_loaded_on_any_device_restore(tmp_path, dev
     # Generator.set_state and torch.cuda.set_rng_state only take CPU ByteTensors
     dev = torch.device(device)
     gen = torch.Generator().manual_seed(3)
-    atomic_save({"rng": training._rng_state(gen, dev)}, tmp_path / "last.pt")
+    atomic_save({"rng": checkpoint.rng_state(gen, dev)}, tmp_path / "last.pt")
     expect = (torch.rand(3), torch.randperm(10, generator=gen), np.random.rand())
     ck = torch.load(tmp_path / "last.pt", map_location=dev, weights_only=True)
     moved = {k: v.to(dev) if isinstance(v, torch.Tensor) else v for k, v in ck["rng"].items()}
     gen2 = torch.Generator()
-    training._set_rng_state(moved, gen2, dev)
+    checkpoint.set_rng_state(moved, gen2, dev)
     got = (torch.rand(3), torch.randperm(10, generator=gen2), np.random.rand())
     torch.testing.assert_close(got[0], expect[0])
     assert torch.equal(got[1], expect[1]) and got[2] == expect[2]
@@ -425,7 +431,7 @@ def test_bce_loss_follows_the_logits_device():
     # pos_weight lives on the training device; the validation loss sees CPU logits. "meta" stands in for
     # "another device" on a machine without a GPU.
     cfg = tiny_cfg(loss="bce")
-    loss_fn = training.LOSSES["bce"](cfg, torch.tensor([3.0]))
+    loss_fn = losses.LOSSES["bce"](cfg, torch.tensor([3.0]))
     logits, y = torch.randn(5, 1, device="meta"), torch.ones(5, 1, device="meta")
     assert loss_fn(logits, y).device.type == "meta"
     assert focal_loss(logits, y, pos_weight=torch.tensor([3.0])).device.type == "meta"
@@ -560,7 +566,7 @@ def test_a_runs_files_are_checked_against_their_digests_before_loading(fake_prep
 
 def test_a_checkpoint_of_the_earlier_format_still_loads(tmp_path):
     """last.pt of earlier versions held numpy's RNG state as an array: still loadable, and restorable."""
-    from xand.training.trainer import _set_rng_state, load_checkpoint
+    from xand.training.checkpoint import load_checkpoint, set_rng_state
 
     np.random.seed(7)
     import random
@@ -571,5 +577,5 @@ def test_a_checkpoint_of_the_earlier_format_still_loads(tmp_path):
     ck = load_checkpoint(tmp_path / "last.pt")
     want = np.random.rand()
     np.random.seed(0)
-    _set_rng_state(ck["rng"], torch.Generator(), torch.device("cpu"))
+    set_rng_state(ck["rng"], torch.Generator(), torch.device("cpu"))
     assert np.random.rand() == want

@@ -215,9 +215,9 @@ def test_xai_batch_on_synthetic_set_with_stand_in_run(tmp_path, monkeypatch):
     torch.manual_seed(0)
     pred = StandInPredictor({h: WeightModel(np.random.default_rng(i).normal(size=(12, T)))
                              for i, h in enumerate(("MI", "CD"))})
-    fake = types.ModuleType("xand.training.trainer")
+    fake = types.ModuleType("xand.training.predictor")
     fake.load_run = lambda run_dir, device="cpu": pred
-    monkeypatch.setitem(sys.modules, "xand.training.trainer", fake)
+    monkeypatch.setitem(sys.modules, "xand.training.predictor", fake)
     run = tmp_path / "run"
     run.mkdir()
     df = xai_batch(run, data, split="train", progress=False, compare_method="saliency", max_per_head=3)
@@ -239,15 +239,15 @@ def test_xai_batch_skips_a_record_that_fails_with_any_error_and_keeps_the_rest(t
     data = _tiny_synth(tmp_path)
     pred = StandInPredictor({h: WeightModel(np.random.default_rng(i).normal(size=(12, T)))
                              for i, h in enumerate(("MI", "CD"))})
-    fake = types.ModuleType("xand.training.trainer")
+    fake = types.ModuleType("xand.training.predictor")
     fake.load_run = lambda run_dir, device="cpu": pred
-    monkeypatch.setitem(sys.modules, "xand.training.trainer", fake)
+    monkeypatch.setitem(sys.modules, "xand.training.predictor", fake)
     first = xai.xai_batch(tmp_path / "run0", data, split="train", progress=False, compare_method=None,
                           max_per_head=3, out_dir=tmp_path / "ok")
     ids = sorted(set(pd_read(tmp_path / "ok" / "train_ig_records.csv")["ecg_id"]))
     assert len(ids) >= 3 and (first["n_skipped"] == 0).all()
     bad_load, bad_explain = ids[0], ids[1]
-    real_load, real_explain = xai._load_record, xai.explain_ecg
+    real_load, real_explain = xai.load_at_rates, xai.explain_ecg
 
     def load(ds, ecg_id, fs_work):
         if ecg_id == bad_load:
@@ -259,7 +259,7 @@ def test_xai_batch_skips_a_record_that_fails_with_any_error_and_keeps_the_rest(t
             raise RuntimeError("CUDA error: an illegal memory access was encountered")
         return real_explain(*a, seed=seed, **kw)
 
-    monkeypatch.setattr(xai, "_load_record", load)
+    monkeypatch.setattr(xai, "load_at_rates", load)
     monkeypatch.setattr(xai, "explain_ecg", explain)
     df = xai.xai_batch(tmp_path / "run1", data, split="train", progress=False, compare_method=None,
                        max_per_head=3, out_dir=tmp_path / "bad")

@@ -127,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     from xand.errors import XandError
     from xand.data.prepare import prepare
     from xand.data.preprocess import PreprocessConfig
-    from xand.training.trainer import TrainConfig, train
+    from xand.training.config import TrainConfig
+    from xand.training.trainer import train
 
     try:
         if args.resume:

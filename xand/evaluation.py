@@ -52,7 +52,7 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path, split: str = "test",
     -------
     ``{"run", "data", "format", "split", "heads": {head: binary_metrics(...)}, "skipped": [...]}``
     """
-    from xand.training.trainer import load_run
+    from xand.training.predictor import load_run
 
     pred = load_run(run_dir, device=device)
     if is_cinc_folder(data_dir):
@@ -275,7 +275,7 @@ def calibration_summary(predictor) -> "pd.DataFrame":
 
     import pandas as pd
 
-    from xand.training.trainer import CALIBRATION_FILE
+    from xand.training.predictor import CALIBRATION_FILE
 
     path = predictor.run_dir / CALIBRATION_FILE
     posthoc = json.loads(path.read_text()).get("heads", {}) if path.is_file() else {}

@@ -112,7 +112,7 @@ class TrainJobSpec:
     def validate(self) -> None:
         """Raise ``UnknownNameError`` / ``DataError`` before anything is started."""
         from xand.models.networks import MODELS
-        from xand.training.trainer import LOSSES
+        from xand.training.losses import LOSSES
 
         if not self.heads:
             raise DataError(None, "no head chosen", f"one or more of {', '.join(HEADS)}")

@@ -227,7 +227,7 @@ def get_predictor(run_dir: str, stamp: float):
 
     At most 4 loaded runs (least recently used first out): the key holds the checkpoints' mtime, so
     without a bound every retrain of a run would keep one more copy of its models in memory."""
-    from xand.training.trainer import load_run
+    from xand.training.predictor import load_run
 
     return load_run(run_dir, device="cpu")
 

@@ -90,7 +90,7 @@ def benchmark(args: Any) -> dict:
     run = getattr(args, "run", None)
     ecgs, source = _bench_inputs(args, n_ecg)
     if run:
-        from xand.training.trainer import load_run
+        from xand.training.predictor import load_run
 
         pred = load_run(run)
         head = pred.heads[0]

@@ -16,13 +16,9 @@ import torch.nn.functional as F
 import xand
 from xand.constants import N_LEADS
 from xand.models.networks import create_model, list_models, n_parameters
-from xand.training.trainer import (
-    TrainConfig,
-    amp_dtype,
-    available_cores,
-    resolve_device,
-    train,
-)
+from xand.training.config import TrainConfig
+from xand.training.device import amp_dtype, available_cores, resolve_device
+from xand.training.trainer import train
 
 
 def _bench_worker(spec: dict[str, Any]) -> dict[str, Any]:
@@ -133,7 +129,7 @@ def _bench_models(device: str) -> list[tuple[str, str, dict[str, Any]]]:
 
 
 def _run_worker(spec: dict[str, Any]) -> dict[str, Any]:
-    code = ("import json,sys; from xand.training.trainer import _bench_worker; "
+    code = ("import json,sys; from xand.bench.train import _bench_worker; "
             "print('@@' + json.dumps(_bench_worker(json.loads(sys.argv[1]))))")
     root = str(Path(xand.__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}

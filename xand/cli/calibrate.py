@@ -17,7 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from xand.training.trainer import calibrate_run
+    from xand.training.predictor import calibrate_run
 
     out = calibrate_run(args.run, args.data, "val", args.cache_dir)
     if args.json:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -123,3 +124,13 @@ def iter_records(path: str | Path, limit: int | None = None) -> Iterator[RecordI
             yield RecordItem(base.name, ecg, fs)
         except _BAD as exc:
             yield RecordItem(base.name, None, 0.0, _reason(exc))
+
+
+def load_at_rates(ds: Any, ecg_id: int, fs_work: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """The record at the working rate (the model input, as in training) and at the highest rate on disk
+    (for delineation, which is more precise at 500 Hz)."""
+    ecg = ds.load(ecg_id, fs=fs_work)
+    hi = max(ds.rates_on_disk(ecg_id), default=fs_work)
+    if hi > fs_work:
+        return ecg, ds.load(ecg_id, fs=hi), float(hi)
+    return ecg, ecg, float(fs_work)

@@ -49,7 +49,8 @@ def cases(predictor, data_dir: str | Path, split: str, heads: list[str] | None =
     from xand.data.ptbxl import PTBXL
     from xand.delineation.masks import clinical_mask
     from xand.explain.waves import segment_labels
-    from xand.explain.xai import _load_record, resolve_fiducial_source
+    from xand.data.records import load_at_rates
+    from xand.delineation.sources import resolve_fiducial_source
 
     heads = list(heads or predictor.heads)
     for h in heads:
@@ -60,7 +61,7 @@ def cases(predictor, data_dir: str | Path, split: str, heads: list[str] | None =
     fs_work = int(predictor.preprocess_cfg.fs)
     for ecg_id, head in positive_ids(ds.labels(), split, heads, n_per_head, single_pathology):
         try:
-            ecg, ecg_hi, fs_hi = _load_record(ds, ecg_id, fs_work)
+            ecg, ecg_hi, fs_hi = load_at_rates(ds, ecg_id, fs_work)
             x = predictor.prepare_input(ecg, fs_work)
             fid = get_fid(ecg_id, ecg_hi, fs_hi, fs_work, ecg.shape[-1])
             fid = fid if float(fid.fs) == fs_work else fid.resample(fs_work)

@@ -245,7 +245,7 @@ def faithfulness_check(run_dir: str | Path, data_dir: str | Path, cfg: Faithfuln
     from xand.explain.cohort import cases, run_cases
     from xand.explain.xai import _predict_fn
     from xand.fileio import atomic_write_text
-    from xand.training.trainer import load_run
+    from xand.training.predictor import load_run
 
     cfg = cfg or FaithfulnessConfig()
     for m in cfg.methods:

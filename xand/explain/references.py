@@ -57,7 +57,8 @@ def reference_bank(predictor, data_dir: str | Path, head: str, n: int = 32, seed
 def _templates(predictor, data_dir: str, head: str, n: int, seed: int, split: str, fiducial_source: str):
     from xand.data.ptbxl import PTBXL
     from xand.explain.waves import segment_labels, templates_from
-    from xand.explain.xai import _load_record, resolve_fiducial_source
+    from xand.data.records import load_at_rates
+    from xand.delineation.sources import resolve_fiducial_source
 
     ds = PTBXL(data_dir)
     ids = _negatives(ds, data_dir, head, split, n, seed)
@@ -65,7 +66,7 @@ def _templates(predictor, data_dir: str, head: str, n: int, seed: int, split: st
     fs = int(predictor.preprocess_cfg.fs)
     xs, labs = [], []
     for i in ids:
-        ecg, ecg_hi, fs_hi = _load_record(ds, int(i), fs)
+        ecg, ecg_hi, fs_hi = load_at_rates(ds, int(i), fs)
         x = predictor.prepare_input(ecg, fs)[0].cpu().numpy().astype(np.float32)
         fid = get_fid(int(i), ecg_hi, fs_hi, fs, ecg.shape[-1])
         fid = fid if float(fid.fs) == fs else fid.resample(fs)
@@ -79,7 +80,7 @@ def wave_template_bank(predictor, data_dir: str | Path, head: str, n: int = 32, 
     """:class:`xand.explain.waves.WaveTemplates` of ``split``-split negatives for ``head`` (cached): the
     normal shape of every lead x segment, the in-distribution replacement of ``waves_template``.
 
-    The negatives are cut at their fiducials from ``fiducial_source`` (``xand.explain.xai.
+    The negatives are cut at their fiducials from ``fiducial_source`` (``xand.delineation.sources.
     resolve_fiducial_source``: PTB-XL+ when the folder has it, else the project's delineation).
     """
     return _templates(predictor, str(data_dir), head, int(n), int(seed), split, fiducial_source)

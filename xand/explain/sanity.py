@@ -78,7 +78,7 @@ class SanityConfig:
         parameterised layers in forward order, output side first)
     seed : seed of the re-initialisation
     spearman_max, pg_margin, cas_margin : verdict thresholds (see the module docstring)
-    fiducial_source : ``xand.explain.xai.resolve_fiducial_source``
+    fiducial_source : ``xand.delineation.sources.resolve_fiducial_source``
     """
 
     methods: tuple[str, ...] = ("ig", "gradshap", "saliency", "gradcam", "occlusion")
@@ -372,7 +372,7 @@ def sanity_check(run_dir: str | Path, data_dir: str | Path, cfg: SanityConfig | 
     """
     from xand.data.prepare import content_key
     from xand.explain.cohort import cases, run_cases
-    from xand.training.trainer import load_run
+    from xand.training.predictor import load_run
 
     cfg = cfg or SanityConfig()
     for m in cfg.methods:

@@ -27,6 +27,8 @@ from xand.explain.attribution import (NEEDS_REFERENCES, NEEDS_SEGMENTS, Attribut
 from xand.constants import HEADS, LEADS, N_LEADS, NEGATIVE, POSITIVE
 from xand.errors import DataError, UnknownNameError
 from xand.fiducials import Fiducials
+from xand.data.records import load_at_rates
+from xand.delineation.sources import has_ptbxl_plus, resolve_fiducial_source  # noqa: F401 - part of the xai API
 from xand.explain.scores import PerturbationScore, Score, cas, cosine, perturbation_drop, pointing_game, rank_accuracy
 
 #: the minimum Pointing Game a trained head must reach on the synthetic set (issue 4)
@@ -265,65 +267,6 @@ def finding_scores(attr_map: np.ndarray, fiducials: Fiducials, codes: list[str],
     return out
 
 
-# ---------------------------------------------------------------------------------------- fiducials
-
-def _ptbxl_plus_source(folder: Path) -> Callable[[int, np.ndarray, float, float, int], Fiducials]:
-    from xand.data.ptbxl_plus import read_fiducials
-
-    def get(ecg_id: int, ecg: np.ndarray, fs: float, fs_work: float, n_work: int) -> Fiducials:
-        return read_fiducials(folder, ecg_id, fs=fs_work, n_samples=n_work)
-
-    return get
-
-
-def _delineation_source(cache_dir: str | Path | None = None) -> Callable[[int, np.ndarray, float, float, int],
-                                                                         Fiducials]:
-    from xand.delineation.cache import DelineationCache
-    from xand.delineation.methods import delineate
-
-    run = DelineationCache(cache_dir).delineate if cache_dir is not None else delineate
-
-    def get(ecg_id: int, ecg: np.ndarray, fs: float, fs_work: float, n_work: int) -> Fiducials:
-        return run(ecg, fs)
-
-    return get
-
-
-def has_ptbxl_plus(folder: str | Path) -> bool:
-    """Whether ``folder`` holds PTB-XL+ ECGdeli fiducials (``fiducial_points/ecgdeli/``)."""
-    return (Path(folder) / "fiducial_points" / "ecgdeli").is_dir()
-
-
-def resolve_fiducial_source(source: str, data_dir: str | Path, cache_dir: str | Path | None = None
-                            ) -> tuple[str, Callable[..., Fiducials]]:
-    """Resolve ``source`` to ``(description, get(ecg_id, ecg_mV, fs, fs_work, n_work) -> Fiducials)``.
-
-    ``"auto"``: the PTB-XL+ fiducials in ``data_dir`` when present (the synthetic set has its ground truth
-    there), else the project's delineation. ``"ptbxl+"``: those in ``data_dir`` (required).
-    ``"delineation"``: always the project's delineation (cached in ``cache_dir`` when given). Any other
-    value: a PTB-XL+ folder path.
-    """
-    data_dir = Path(data_dir)
-    if source == "auto":
-        source = "ptbxl+" if has_ptbxl_plus(data_dir) else "delineation"
-    if source == "delineation":
-        return "delineation (neurokit2)", _delineation_source(cache_dir)
-    folder = data_dir if source == "ptbxl+" else Path(source)
-    if not has_ptbxl_plus(folder):
-        raise DataError(folder, "no PTB-XL+ fiducials", "a folder with fiducial_points/ecgdeli/")
-    return f"PTB-XL+ {folder}", _ptbxl_plus_source(folder)
-
-
-def _load_record(ds: Any, ecg_id: int, fs_work: int) -> tuple[np.ndarray, np.ndarray, float]:
-    """The record at the working rate (the model input, as in training) and at the highest rate on disk
-    (for delineation, which is more precise at 500 Hz)."""
-    ecg = ds.load(ecg_id, fs=fs_work)
-    hi = max(ds.rates_on_disk(ecg_id), default=fs_work)
-    if hi > fs_work:
-        return ecg, ds.load(ecg_id, fs=hi), float(hi)
-    return ecg, ecg, float(fs_work)
-
-
 # -------------------------------------------------------------------------------------------- batch
 
 @dataclass
@@ -484,7 +427,7 @@ def xai_batch(run_dir: str | Path, data_dir: str | Path, split: str = "test", me
     from tqdm.auto import tqdm
 
     from xand.data.ptbxl import PTBXL
-    from xand.training.trainer import load_run
+    from xand.training.predictor import load_run
 
     _check_methods(method, compare_method, method_kw)  # a configuration error fails once, up front
     predictor = load_run(run_dir)
@@ -516,7 +459,7 @@ def xai_batch(run_dir: str | Path, data_dir: str | Path, split: str = "test", me
             on_progress(done, len(ids))
         want = [h for h in heads if ecg_id in positive_sets[h]]
         try:
-            ecg, ecg_hi, fs_hi = _load_record(ds, ecg_id, fs_work)
+            ecg, ecg_hi, fs_hi = load_at_rates(ds, ecg_id, fs_work)
             fid = get_fid(ecg_id, ecg_hi, fs_hi, fs_work, ecg.shape[-1])
         except Exception as exc:  # noqa: BLE001 - one bad record is reported and skipped, never the batch
             rows += [{"ecg_id": ecg_id, "head": h, "status": "skipped", "error": _skip_reason(exc)}

@@ -36,15 +36,11 @@ Strodthoff N. et al., Deep learning for ECG analysis: benchmarks and insights fr
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import math
-import os
-import random
-import subprocess
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable
 
@@ -53,388 +49,38 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-import xand
-from xand import fileio
-from xand.constants import HEADS, N_LEADS, SUPERCLASSES
-from xand.data.preprocess import PreprocessConfig, filter_ecg, normalize, resample
-from xand.errors import DataError, UnknownNameError, XandError
+from xand.errors import DataError, XandError
 from xand.metrics import auc_or_none, binary_metrics, tune_threshold
-from xand.training.calibration import apply_temperature, calibration_report, threshold_after
-from xand.models.networks import MODELS, create_model, n_parameters
-from xand.registry import Registry
-
-# --------------------------------------------------------------------------------------------- config
-
-@dataclass
-class TrainConfig:
-    """Training options (all JSON-serialisable; saved in ``config.json``).
-
-    Attributes
-    ----------
-    model, model_kwargs : registry name (``xand.models.networks.list_models()``) and its options
-    heads : heads to train (one binary model each; the multi-label model trains them together)
-    epochs, batch_size, eval_batch_size : loop sizes
-    lr, weight_decay, warmup_epochs : AdamW with linear warm-up then cosine decay to 0
-    loss : ``"focal"`` (Lin et al. 2017) or ``"bce"`` (positive-weighted BCE, weight = n_neg / n_pos)
-    focal_gamma, focal_alpha : focal parameters (gamma 0 gives plain BCE; alpha None = no class weight)
-    patience : early stopping after this many epochs without a better validation AUC (0 = off)
-    aux, aux_weights : device / sex auxiliary heads and their loss weights
-    augment, aug_* : batched on-device augmentation in normalised units: Gaussian noise std, amplitude
-        scale (+-), baseline wander amplitude (0.05-0.5 Hz sinusoid), circular time shift (fraction of T)
-    device : ``"auto"`` (cuda when available, else cpu), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
-    amp : ``"auto"`` (bf16 on cuda when supported, else fp16; off on cpu), ``"off"``, ``"fp16"``, ``"bf16"``
-    seed, num_threads : reproducibility; CPU threads (None = every available core)
-    threshold : validation threshold rule (``"youden"`` or ``"f1"``, see ``xand.metrics``)
-    bootstrap : resamples for the test-AUC CI
-    mlflow, mlflow_uri : also log to MLflow (local SQLite store ``<out>/mlflow.db`` by default)
-    """
-
-    model: str = "leadwise"
-    model_kwargs: dict[str, Any] = field(default_factory=dict)
-    heads: tuple[str, ...] = HEADS
-    epochs: int = 30
-    batch_size: int = 64
-    eval_batch_size: int = 256
-    lr: float = 1e-3
-    weight_decay: float = 1e-2
-    warmup_epochs: float = 1.0
-    loss: str = "focal"
-    focal_gamma: float = 2.0
-    focal_alpha: float | None = None
-    patience: int = 8
-    aux: bool = True
-    aux_weights: dict[str, float] = field(default_factory=lambda: {"device": 0.03, "sex": 0.01})
-    augment: bool = False
-    aug_noise: float = 0.05
-    aug_scale: float = 0.2
-    aug_wander: float = 0.2
-    aug_shift: float = 0.1
-    device: str = "auto"
-    amp: str = "auto"
-    seed: int = 0
-    num_threads: int | None = None
-    threshold: str = "youden"
-    bootstrap: int = 1000
-    mlflow: bool = False
-    mlflow_uri: str | None = None
-
-    def __post_init__(self) -> None:
-        self.heads = tuple(self.heads)
-        bad = [h for h in self.heads if h not in HEADS]
-        if bad:
-            raise UnknownNameError("head", bad[0], HEADS)
-        MODELS.get(self.model)  # an unknown name lists the valid ones
-        LOSSES.get(self.loss)
-        if self.amp not in ("auto", "off", "fp16", "bf16"):
-            raise UnknownNameError("amp mode", self.amp, ("auto", "off", "fp16", "bf16"))
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        """Inverse of ``dataclasses.asdict`` (unknown keys ignored)."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
-
-
-# ---------------------------------------------------------------------------------------------- losses
-
-def focal_loss(logits: Tensor, targets: Tensor, gamma: float = 2.0, alpha: float | None = None,
-               pos_weight: Tensor | None = None, reduction: str = "mean") -> Tensor:
-    """Binary focal loss (Lin et al. 2017): ``-alpha_t (1 - p_t)^gamma log(p_t)`` on logits.
-
-    ``gamma = 0`` and ``alpha = None`` give exactly ``binary_cross_entropy_with_logits``.
-
-    Parameters
-    ----------
-    logits, targets : same shape, targets in [0, 1]
-    """
-    targets = targets.to(device=logits.device, dtype=logits.dtype)
-    if pos_weight is not None:
-        pos_weight = pos_weight.to(logits.device)
-    bce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none", pos_weight=pos_weight)
-    if gamma:
-        p = torch.sigmoid(logits)
-        p_t = p * targets + (1 - p) * (1 - targets)
-        bce = (1 - p_t).clamp_min(0).pow(gamma) * bce
-    if alpha is not None:
-        bce = (alpha * targets + (1 - alpha) * (1 - targets)) * bce
-    if reduction == "mean":
-        return bce.mean()
-    if reduction == "sum":
-        return bce.sum()
-    return bce
-
-
-def _focal(cfg: TrainConfig, pos_weight: Tensor) -> Callable[[Tensor, Tensor], Tensor]:
-    return lambda logits, y: focal_loss(logits, y, cfg.focal_gamma, cfg.focal_alpha)
-
-
-def _weighted_bce(cfg: TrainConfig, pos_weight: Tensor) -> Callable[[Tensor, Tensor], Tensor]:
-    # pos_weight lives on the training device, but the validation loss is computed on the CPU logits of
-    # ``predict_logits``: follow the logits' device (a no-op in the training loop)
-    on_device: dict[torch.device, Tensor] = {pos_weight.device: pos_weight}
-
-    def loss(logits: Tensor, y: Tensor) -> Tensor:
-        pw = on_device.get(logits.device)
-        if pw is None:
-            pw = on_device[logits.device] = pos_weight.to(logits.device)
-        return F.binary_cross_entropy_with_logits(logits, y.to(device=logits.device, dtype=logits.dtype),
-                                                  pos_weight=pw)
-
-    return loss
-
-
-#: loss name -> factory(cfg, pos_weight (n_outputs,)) -> loss(logits, targets); the loss must work on logits
-#: of any device (training: the training device; validation: the CPU logits of ``predict_logits``)
-LOSSES: Registry[Callable[[TrainConfig, Tensor], Callable[[Tensor, Tensor], Tensor]]] = Registry("loss", default="focal")
-LOSSES.register("focal", _focal)
-LOSSES.register("bce", _weighted_bce)
+from xand.models.networks import create_model, n_parameters
+from xand.training.augment import augment_batch
+from xand.training.calibration import calibration_report
+from xand.training.checkpoint import (
+    atomic_save,
+    atomic_write_text,
+    code_version,
+    load_checkpoint,
+    rng_state,
+    seed_all,
+    set_rng_state,
+    to_json,
+)
+from xand.training.config import TrainConfig
+from xand.training.device import amp_dtype, setup_device, signals_to_device
+from xand.training.losses import LOSSES
+from xand.training.predictor import predict_logits, write_digests
+from xand.training.tracking import (
+    MlflowTracker,
+    NullTracker,
+    default_mlflow_uri,
+    require_mlflow,
+)
+from xand.training.units import Unit, aux_targets, make_units
 
 
 def auc_score(y: np.ndarray, p: np.ndarray) -> float | None:
     """Per-epoch ROC-AUC used for model selection (module-level so tests can script it)."""
     return auc_or_none(y, p)
 
-
-# ---------------------------------------------------------------------------------------- augmentation
-
-def augment_batch(x: Tensor, cfg: TrainConfig, fs: float) -> Tensor:
-    """Random, batched, on-device augmentation of a normalised batch ``x (B, 12, T)``.
-
-    Amplitude scaling per lead, baseline wander (one 0.05-0.5 Hz sinusoid per record, per-lead amplitude),
-    Gaussian noise and a circular time shift per record. Uses the global torch RNG of ``x``'s device
-    (its state is checkpointed), so a resumed run draws the same augmentations.
-    """
-    b, leads, t = x.shape
-    dev = x.device
-    if cfg.aug_scale:
-        x = x * (1 + cfg.aug_scale * (2 * torch.rand(b, leads, 1, device=dev) - 1))
-    if cfg.aug_wander:
-        freq = 0.05 + 0.45 * torch.rand(b, 1, 1, device=dev)
-        phase = 2 * math.pi * torch.rand(b, 1, 1, device=dev)
-        tt = torch.arange(t, device=dev, dtype=x.dtype).view(1, 1, t) / fs
-        amp = cfg.aug_wander * torch.rand(b, leads, 1, device=dev)
-        x = x + amp * torch.sin(2 * math.pi * freq * tt + phase)
-    if cfg.aug_noise:
-        x = x + cfg.aug_noise * torch.randn_like(x)
-    if cfg.aug_shift:
-        max_shift = int(cfg.aug_shift * t)
-        if max_shift > 0:
-            shift = torch.randint(-max_shift, max_shift + 1, (b, 1, 1), device=dev)
-            idx = (torch.arange(t, device=dev).view(1, 1, t) - shift) % t
-            x = torch.gather(x, 2, idx.expand(b, leads, t))
-    return x
-
-
-# ---------------------------------------------------------------------------------------- small utils
-
-def atomic_save(obj: Any, path: str | Path) -> None:
-    """``torch.save`` to a temporary file in the same folder, fsync, then ``os.replace``.
-
-    A reader (or a resume after kill -9) sees either the old complete file or the new complete file.
-    """
-    fileio.atomic_write(path, lambda fh: torch.save(obj, fh), binary=True, fsync=True)
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write text atomically (tmp + fsync + ``os.replace``)."""
-    fileio.atomic_write_text(path, text, fsync=True)
-
-
-def _json(obj: Any) -> str:
-    return json.dumps(obj, indent=2, default=_json_default)
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return float(o)
-    if isinstance(o, (np.ndarray,)):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serialisable: {type(o)}")
-
-
-def code_version() -> str:
-    """``xand.__version__`` plus ``git describe --always --dirty`` of the source tree when available."""
-    root = Path(xand.__file__).resolve().parents[1]
-    try:
-        out = subprocess.run(["git", "describe", "--always", "--dirty", "--tags"], cwd=root, capture_output=True,
-                             text=True, timeout=10)
-        if out.returncode == 0 and out.stdout.strip():
-            return f"{xand.__version__}+{out.stdout.strip()}"
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return xand.__version__
-
-
-def available_cores() -> int:
-    """CPU cores this process may use."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - non-Linux
-        return os.cpu_count() or 1
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """``"auto"`` -> cuda when available, else cpu."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def amp_dtype(device: torch.device, mode: str = "auto") -> torch.dtype | None:
-    """Autocast dtype for ``mode`` on ``device`` (None = full fp32). CPU stays fp32 unless asked for bf16."""
-    if mode == "off":
-        return None
-    if device.type == "cuda":
-        if mode == "fp16":
-            return torch.float16
-        if mode == "bf16" or torch.cuda.is_bf16_supported():
-            return torch.bfloat16
-        return torch.float16
-    return torch.bfloat16 if mode == "bf16" else None
-
-
-def setup_device(cfg: TrainConfig) -> torch.device:
-    """Resolve the device and set threads / cuDNN autotuning for it."""
-    device = resolve_device(cfg.device)
-    if device.type == "cpu":
-        torch.set_num_threads(int(cfg.num_threads or available_cores()))
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick the fastest kernels
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-    return device
-
-
-def signals_to_device(signals: np.ndarray, device: torch.device, cfg: PreprocessConfig,
-                      chunk: int = 2048) -> Tensor:
-    """Copy a ``(N, 12, T)`` mV array to ``device`` once, normalised (chunked to bound float64 temporaries)."""
-    n = signals.shape[0]
-    out = torch.empty(tuple(signals.shape), dtype=torch.float32, device=device)
-    for i in range(0, n, chunk):
-        part = torch.from_numpy(np.array(signals[i:i + chunk], dtype=np.float32)).to(device)
-        out[i:i + chunk] = normalize(part, cfg)
-    return out
-
-
-# ------------------------------------------------------------------------------------------- trackers
-
-class _NullTracker:
-    def log_params(self, params: dict[str, Any]) -> None: ...
-    def log_metrics(self, metrics: dict[str, float], step: int) -> None: ...
-    def log_artifact(self, path: Path) -> None: ...
-    def close(self) -> None: ...
-
-
-class _MlflowTracker(_NullTracker):
-    """MLflow logging (local file store by default); mlflow is an optional dependency."""
-
-    def __init__(self, uri: str, run_name: str):
-        import mlflow
-
-        self.mlflow = mlflow
-        mlflow.set_tracking_uri(uri)
-        mlflow.set_experiment("xand")
-        self.run = mlflow.start_run(run_name=run_name)
-
-    def log_params(self, params: dict[str, Any]) -> None:
-        flat = {k: (json.dumps(v) if isinstance(v, (dict, list, tuple)) else v) for k, v in params.items()}
-        self.mlflow.log_params({k: str(v)[:500] for k, v in flat.items()})
-
-    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
-        self.mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None}, step=step)
-
-    def log_artifact(self, path: Path) -> None:
-        self.mlflow.log_artifact(str(path))
-
-    def close(self) -> None:
-        self.mlflow.end_run()
-
-
-def default_mlflow_uri(out_dir: str | Path) -> str:
-    """The local tracking store next to the runs: ``sqlite:///<out_dir>/mlflow.db`` (MLflow 3 refuses the
-    old ``mlruns/`` file store by default). Browse it with ``mlflow ui --backend-store-uri <that uri>``."""
-    return f"sqlite:///{(Path(out_dir).resolve() / 'mlflow.db').as_posix()}"
-
-
-def require_mlflow() -> None:
-    """Raise a clear error when MLflow logging is asked for but mlflow is not installed."""
-    try:
-        import mlflow  # noqa: F401
-    except ImportError:
-        raise XandError("MLflow logging was requested (--mlflow) but the 'mlflow' package is not installed; "
-                        "install it (pip install mlflow) or drop --mlflow") from None
-
-
-# ------------------------------------------------------------------------------------------- units
-
-@dataclass
-class _Unit:
-    """What one trained model covers: one head (binary) or all heads (multi-label)."""
-
-    name: str
-    heads: tuple[str, ...]
-    out_index: dict[str, int]
-    train_rows: np.ndarray
-    train_y: np.ndarray            # (n, n_outputs) float32
-    loss_rows: dict[str, np.ndarray]  # split -> rows used for the split's loss and predictions
-    loss_y: dict[str, np.ndarray]
-    eval_pos: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]  # split -> head -> (positions, y)
-
-
-def _units(prepared, cfg: TrainConfig, multilabel: bool) -> list[_Unit]:
-    units = []
-    if multilabel:
-        cols = [f"sc_{c}" for c in SUPERCLASSES]
-        missing = [c for c in cols if c not in prepared.index.columns]
-        if missing:
-            raise DataError(getattr(prepared, "root", None), f"index lacks {missing}", "sc_NORM ... sc_HYP columns")
-        y_all = prepared.index[cols].to_numpy(dtype=np.float32)
-        rows = {s: prepared.split_indices(s) for s in ("train", "val", "test")}
-        eval_pos: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
-        for s in ("val", "test"):
-            pos_of = {int(r): i for i, r in enumerate(rows[s])}
-            eval_pos[s] = {}
-            for h in cfg.heads:
-                idx, y = prepared.head_labels(h, s)
-                eval_pos[s][h] = (np.array([pos_of[int(r)] for r in idx], dtype=np.int64), y)
-        units.append(_Unit("multilabel", cfg.heads, {h: SUPERCLASSES.index(h) for h in cfg.heads},
-                           rows["train"], y_all[rows["train"]],
-                           {s: rows[s] for s in ("val", "test")}, {s: y_all[rows[s]] for s in ("val", "test")},
-                           eval_pos))
-        return units
-    for h in cfg.heads:
-        tr, ytr = prepared.head_labels(h, "train")
-        loss_rows, loss_y, eval_pos = {}, {}, {}
-        for s in ("val", "test"):
-            idx, y = prepared.head_labels(h, s)
-            loss_rows[s], loss_y[s] = idx, y.astype(np.float32)[:, None]
-            eval_pos[s] = {h: (np.arange(len(idx)), y)}
-        units.append(_Unit(h, (h,), {h: 0}, tr, ytr.astype(np.float32)[:, None], loss_rows, loss_y, eval_pos))
-    return units
-
-
-def _aux_targets(prepared) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Per-row device code (-1 unknown) and sex (0/1, -1 unknown), plus the device names."""
-    idx = prepared.index
-    devices = [str(d) for d in getattr(prepared, "meta", {}).get("devices", [])]
-    if not devices and "device" in idx:
-        devices = sorted(idx["device"].astype(str).unique())
-    if "device_code" in idx:
-        dev = idx["device_code"].fillna(-1).to_numpy(dtype=np.int64)
-    elif "device" in idx:
-        code = {d: i for i, d in enumerate(devices)}
-        dev = np.array([code.get(str(d), -1) for d in idx["device"]], dtype=np.int64)
-    else:
-        dev = np.full(len(idx), -1, dtype=np.int64)
-    sex = idx["sex"].fillna(-1).to_numpy(dtype=np.float32) if "sex" in idx else np.full(len(idx), -1, np.float32)
-    return dev, sex, devices
-
-
-# ------------------------------------------------------------------------------------------- train
 
 def _dataset_identity(prepared) -> dict[str, Any]:
     """Which dataset a run learned from, recorded in its ``config.json``: the source folder, its content key
@@ -458,56 +104,6 @@ def _run_id(cfg: TrainConfig, fingerprint: str) -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{cfg.model}-{h}"  # RUN_NAME_PATTERN
 
 
-def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
-    """A checkpoint written by this module, loaded with ``weights_only=True``: tensors, numbers, strings,
-    lists, tuples and dicts only. A file that would need to run code (a pickled object, e.g. a crafted
-    ``best.pt``) is refused with a ``DataError`` naming it; nothing in it is executed."""
-    import pickle
-
-    # plain numpy arrays too (the RNG state in a last.pt of an earlier version): rebuilding an array runs no code
-    numpy_arrays = [np._core.multiarray._reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
-    try:
-        with torch.serialization.safe_globals(numpy_arrays):
-            return torch.load(path, map_location=map_location, weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, AttributeError) as exc:
-        raise DataError(Path(path), f"not a plain checkpoint ({str(exc).splitlines()[0][:200]})",
-                        "a file written by python -m train (tensors and plain values only)") from None
-
-
-def _rng_state(gen: torch.Generator, device: torch.device) -> dict[str, Any]:
-    # numpy's state as plain values (its key array as a tensor): loadable with weights_only=True
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
-    state = {"torch": torch.get_rng_state(), "python": random.getstate(), "batch_order": gen.get_state(),
-             "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)]}
-    if device.type == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state(device)
-    return state
-
-
-def _cpu_bytes(t: Tensor) -> Tensor:
-    """An RNG state as the CPU ByteTensor the ``set_rng_state`` functions require, wherever it was loaded."""
-    return torch.as_tensor(t).detach().to(device="cpu", dtype=torch.uint8)
-
-
-def _set_rng_state(state: dict[str, Any], gen: torch.Generator, device: torch.device) -> None:
-    # torch.set_rng_state, Generator.set_state and torch.cuda.set_rng_state all take CPU ByteTensors (a
-    # checkpoint loaded with map_location="cuda" would put them on the GPU): always move them back
-    torch.set_rng_state(_cpu_bytes(state["torch"]))
-    kind, keys, pos, has_gauss, cached = state["numpy"]
-    keys = keys.numpy() if isinstance(keys, Tensor) else keys  # an ndarray in checkpoints of earlier versions
-    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
-    random.setstate(state["python"])
-    gen.set_state(_cpu_bytes(state["batch_order"]))
-    if device.type == "cuda" and "cuda" in state:
-        torch.cuda.set_rng_state(_cpu_bytes(state["cuda"]), device)
-
-
-def _seed_all(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
 def _lr_lambda(warmup_steps: int, total_steps: int) -> Callable[[int], float]:
     def f(step: int) -> float:
         if warmup_steps and step < warmup_steps:
@@ -517,35 +113,19 @@ def _lr_lambda(warmup_steps: int, total_steps: int) -> Callable[[int], float]:
     return f
 
 
-@torch.no_grad()
-def predict_logits(model: nn.Module, x: Tensor, rows: np.ndarray | Tensor | None = None, batch_size: int = 256,
-                   amp: torch.dtype | None = None) -> Tensor:
-    """Logits ``(n, n_outputs)`` float32 on CPU for ``x[rows]`` (``x``: normalised ``(N, 12, T)`` on the model's device)."""
-    model.eval()
-    dev = x.device
-    if rows is None:
-        rows_t = torch.arange(x.shape[0], device=dev)
-    else:
-        rows_t = torch.as_tensor(np.asarray(rows), dtype=torch.long, device=dev)
-    outs = []
-    for i in range(0, len(rows_t), batch_size):
-        with torch.autocast(device_type=dev.type, dtype=amp or torch.float32, enabled=amp is not None):
-            outs.append(model(x[rows_t[i:i + batch_size]]).float().cpu())
-    n_out = getattr(model, "n_outputs", 1)
-    return torch.cat(outs) if outs else torch.zeros(0, n_out)
 
 
 class _Context:
     """What every unit of one run shares: data on the device, aux targets, device, AMP, tracker."""
 
-    def __init__(self, prepared, cfg: TrainConfig, run_dir: Path, tracker: _NullTracker,
+    def __init__(self, prepared, cfg: TrainConfig, run_dir: Path, tracker: NullTracker,
                  progress: bool | Callable[[str, dict[str, Any]], None]):
         self.prepared, self.cfg, self.run_dir, self.tracker, self.progress = prepared, cfg, run_dir, tracker, progress
         self.device = setup_device(cfg)
         self.amp = amp_dtype(self.device, cfg.amp)
         self.fs = float(prepared.fs)
         self.x = signals_to_device(prepared.signals, self.device, prepared.cfg)
-        dev, sex, self.devices = _aux_targets(prepared)
+        dev, sex, self.devices = aux_targets(prepared)
         self.aux_dev = torch.as_tensor(dev, device=self.device)
         self.aux_sex = torch.as_tensor(sex, device=self.device)
 
@@ -591,10 +171,10 @@ def train(prepared, cfg: TrainConfig | None = None, out_dir: str | Path = "runs"
         run_dir.mkdir(parents=True, exist_ok=False)
     if cfg.mlflow:
         require_mlflow()
-    _seed_all(cfg.seed)
-    tracker: _NullTracker = _NullTracker()
+    seed_all(cfg.seed)
+    tracker: NullTracker = NullTracker()
     if cfg.mlflow:
-        tracker = _MlflowTracker(cfg.mlflow_uri or default_mlflow_uri(out_dir), run_dir.name)
+        tracker = MlflowTracker(cfg.mlflow_uri or default_mlflow_uri(out_dir), run_dir.name)
     try:
         ctx = _Context(prepared, cfg, run_dir, tracker, progress)
         probe = create_model(cfg.model, **_model_kwargs(cfg, len(ctx.devices)))
@@ -614,14 +194,14 @@ def train(prepared, cfg: TrainConfig | None = None, out_dir: str | Path = "runs"
             "torch": torch.__version__, "code_version": code_version(),
         }
         if resume is None:
-            atomic_write_text(run_dir / "config.json", _json(config))
+            atomic_write_text(run_dir / "config.json", to_json(config))
             tracker.log_params({**asdict(cfg), "fingerprint": prepared.fingerprint})
         del probe
         summaries = {}
-        for unit in _units(prepared, cfg, multilabel):
+        for unit in make_units(prepared, cfg, multilabel):
             summaries[unit.name] = _train_unit(ctx, unit, config)
         top = _aggregate(config, summaries)
-        atomic_write_text(run_dir / "summary.json", _json(top))
+        atomic_write_text(run_dir / "summary.json", to_json(top))
         write_digests(run_dir)
         tracker.log_artifact(run_dir / "summary.json")
     finally:
@@ -640,7 +220,7 @@ def _aggregate(config: dict[str, Any], summaries: dict[str, dict[str, Any]]) -> 
                                                "seconds", "ecg_per_s")} for k, v in summaries.items()}}
 
 
-def _train_unit(ctx: _Context, unit: _Unit, config: dict[str, Any]) -> dict[str, Any]:
+def _train_unit(ctx: _Context, unit: Unit, config: dict[str, Any]) -> dict[str, Any]:
     cfg, device = ctx.cfg, ctx.device
     udir = ctx.run_dir / unit.name
     udir.mkdir(parents=True, exist_ok=True)
@@ -676,7 +256,7 @@ def _train_unit(ctx: _Context, unit: _Unit, config: dict[str, Any]) -> dict[str,
         opt.load_state_dict(ck["optimizer"])
         sched.load_state_dict(ck["scheduler"])
         scaler.load_state_dict(ck["scaler"])
-        _set_rng_state(ck["rng"], gen, device)
+        set_rng_state(ck["rng"], gen, device)
         records, best = ck["records"], ck["best"]
         start_epoch, elapsed0 = ck["epoch"] + 1, ck["elapsed"]
         # last.pt is written before best.pt and metrics.jsonl: repair whichever a kill left behind
@@ -738,7 +318,7 @@ def _train_unit(ctx: _Context, unit: _Unit, config: dict[str, Any]) -> dict[str,
         records.append(rec)
         state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         atomic_save({"model": state, "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                     "scaler": scaler.state_dict(), "rng": _rng_state(gen, device), "epoch": epoch,
+                     "scaler": scaler.state_dict(), "rng": rng_state(gen, device), "epoch": epoch,
                      "best": best, "records": records, "elapsed": rec["elapsed"],
                      "model_name": cfg.model, "model_kwargs": kwargs, "unit": unit.name}, last_path)
         if improved:
@@ -756,7 +336,7 @@ def _train_unit(ctx: _Context, unit: _Unit, config: dict[str, Any]) -> dict[str,
     if bar is not None:
         bar.close()
     summary = _summarise(ctx, unit, model, records, best, stopped_early, config)
-    atomic_write_text(udir / "summary.json", _json(summary))
+    atomic_write_text(udir / "summary.json", to_json(summary))
     return summary
 
 
@@ -764,7 +344,7 @@ def _fmt(v: float | None) -> str:
     return "-" if v is None else f"{v:.3f}"
 
 
-def _best_payload(cfg: TrainConfig, kwargs: dict[str, Any], unit: _Unit, state: dict[str, Tensor],
+def _best_payload(cfg: TrainConfig, kwargs: dict[str, Any], unit: Unit, state: dict[str, Tensor],
                   best: dict[str, Any]) -> dict[str, Any]:
     return {"model_name": cfg.model, "model_kwargs": kwargs, "state_dict": state, "epoch": best["epoch"],
             "val_auc": best["val_auc"], "test_auc": best["test_auc"], "unit": unit.name,
@@ -784,7 +364,7 @@ def _aux_loss(aux: dict[str, Tensor], dev: Tensor, sex: Tensor, weights: dict[st
     return loss
 
 
-def _evaluate_epoch(ctx: _Context, model: nn.Module, unit: _Unit, loss_fn) -> dict[str, Any]:
+def _evaluate_epoch(ctx: _Context, model: nn.Module, unit: Unit, loss_fn) -> dict[str, Any]:
     """Validation loss and AUC, test AUC (always val before test, per head in unit order)."""
     out: dict[str, Any] = {}
     per_head: dict[str, dict[str, float | None]] = {"val": {}, "test": {}}
@@ -824,7 +404,7 @@ def _improves(rec: dict[str, Any], best: dict[str, Any]) -> bool:
     return crit is None or rec["val_loss"] < best.get("val_loss", math.inf)
 
 
-def _summarise(ctx: _Context, unit: _Unit, model: nn.Module, records: list[dict[str, Any]], best: dict[str, Any],
+def _summarise(ctx: _Context, unit: Unit, model: nn.Module, records: list[dict[str, Any]], best: dict[str, Any],
                stopped_early: bool, config: dict[str, Any]) -> dict[str, Any]:
     cfg = ctx.cfg
     best_path = ctx.run_dir / unit.name / "best.pt"
@@ -864,256 +444,3 @@ def _summarise(ctx: _Context, unit: _Unit, model: nn.Module, records: list[dict[
             "ecg_per_s": float(np.median([r["ecg_per_s"] for r in records])) if records else None,
             "fingerprint": config["data"]["fingerprint"], "code_version": code_version(),
             "device": str(ctx.device), "bootstrap": cfg.bootstrap, "seed": cfg.seed}
-
-
-# ---------------------------------------------------------------------------------------- inference
-
-class Predictor:
-    """A trained run loaded for inference, with the exact preprocessing it was trained with.
-
-    Attributes
-    ----------
-    heads : heads with a trained checkpoint
-    preprocess_cfg : ``PreprocessConfig`` of training (filters at ``fs`` + normalisation)
-    fs, n_samples : working rate (Hz) and length (samples) the models expect
-    summary : the run's top-level ``summary.json`` (empty dict for an unfinished run)
-    config : the run's ``config.json``
-    calibrated : whether probabilities (and thresholds) are temperature-scaled (``temperature(head)``)
-    verified : whether the run's files matched its ``digests.json`` (False: a run written before digests)
-    """
-
-    def __init__(self, run_dir: str | Path, device: str = "cpu", calibrated: bool = True):
-        self.run_dir = Path(run_dir)
-        # before reading anything: a file changed or swapped after training is refused, not loaded
-        self.verified = verify_digests(self.run_dir) if self.run_dir.is_dir() else False
-        cfg_path = self.run_dir / "config.json"
-        if not cfg_path.is_file():
-            raise DataError(cfg_path, "run folder has no config.json", "a run written by xand.training.trainer.train")
-        self.config = json.loads(cfg_path.read_text())
-        self.device = resolve_device(device)
-        self.train_cfg = TrainConfig.from_dict(self.config["train"])
-        self.preprocess_cfg = PreprocessConfig.from_dict(self.config["preprocess"])
-        self.fs = int(self.config["data"]["fs"])
-        self.n_samples = int(self.config["data"]["n_samples"])
-        top = self.run_dir / "summary.json"
-        self.summary: dict[str, Any] = json.loads(top.read_text()) if top.is_file() else {}
-        self._unit_of: dict[str, str] = {}
-        self._target: dict[str, int] = {}
-        self._unit_summary: dict[str, dict[str, Any]] = {}
-        self._models: dict[str, nn.Module] = {}
-        units = ["multilabel"] if self.config["model"].get("multilabel") else list(self.train_cfg.heads)
-        for unit in units:
-            ck_path = self.run_dir / unit / "best.pt"
-            if not ck_path.is_file():
-                continue
-            ck = load_checkpoint(ck_path)
-            model = create_model(ck["model_name"], **ck["model_kwargs"])
-            model.load_state_dict(ck["state_dict"])
-            self._models[unit] = model.to(self.device).eval()
-            for h, k in ck["out_index"].items():
-                self._unit_of[h], self._target[h] = unit, int(k)
-            s_path = self.run_dir / unit / "summary.json"
-            if s_path.is_file():
-                self._unit_summary[unit] = json.loads(s_path.read_text())
-        self.heads = tuple(h for h in HEADS if h in self._unit_of)
-        if not self.heads:
-            raise DataError(self.run_dir, "no trained checkpoint (best.pt) found", "at least one trained head")
-        self._temperatures = read_calibration(self.run_dir)
-        self.calibrated = calibrated
-
-    def __repr__(self) -> str:
-        return f"Predictor({str(self.run_dir)!r}, heads={self.heads}, model={self.config['model']['name']})"
-
-    def model(self, head: str) -> nn.Module:
-        """The eval-mode model of ``head`` (the multi-label model is shared by all heads)."""
-        return self._models[self._unit(head)]
-
-    def _unit(self, head: str) -> str:
-        if head not in self._unit_of:
-            raise UnknownNameError("head", head, self.heads)
-        return self._unit_of[head]
-
-    def target(self, head: str) -> int:
-        """Output index of ``head`` in its model's logits."""
-        self._unit(head)
-        return self._target[head]
-
-    def threshold(self, head: str) -> float:
-        """Validation-tuned decision threshold on the probability (0.5 if the run has no summary yet),
-        on the calibrated scale when the head is calibrated (the same decisions either way)."""
-        s = self._unit_summary.get(self._unit(head), {}).get("heads", {}).get(head, {})
-        t = s.get("threshold")
-        t = 0.5 if t is None else float(t)  # also a run whose summary recorded no threshold (null)
-        return threshold_after(t, self.temperature(head)) if self.calibrated else t
-
-    def temperature(self, head: str) -> float:
-        """The head's temperature (``xand.training.calibration``): ``calibration.json`` of the run when
-        present, else the one fitted at training time, else 1 (uncalibrated)."""
-        self._unit(head)
-        if head in self._temperatures:
-            return self._temperatures[head]
-        s = self._unit_summary.get(self._unit(head), {}).get("heads", {}).get(head, {})
-        t = (s.get("calibration") or {}).get("temperature")
-        return float(t) if t is not None and math.isfinite(float(t)) and float(t) > 0 else 1.0
-
-    def probability(self, head: str, logit: np.ndarray | float) -> np.ndarray | float:
-        """Probability of ``head`` from its logit(s), calibrated when the predictor is."""
-        t = self.temperature(head) if self.calibrated else 1.0
-        out = apply_temperature(np.asarray(logit, dtype=np.float64), t)
-        return float(out) if np.ndim(out) == 0 else out
-
-    def prepare_batch(self, ecg: np.ndarray, fs: float) -> Tensor:
-        """``ecg (N, 12, T) mV`` at ``fs`` Hz -> normalised ``(N, 12, n_samples)`` tensor on the device.
-
-        Resampled to the training rate, filtered with the training filters, cut to the first ``n_samples``,
-        normalised exactly as in training, and, when shorter than the training length (e.g. a CinC record
-        under 10 s), padded at the end with zeros **in normalised units** (each lead's mean after the
-        per-lead z-score: a flat isoelectric line). The normalisation statistics come from the real
-        samples only, so a short record is scaled as if it were alone, not diluted by padding.
-        """
-        x = np.asarray(ecg, dtype=np.float32)
-        if x.ndim != 3 or x.shape[1] != N_LEADS:
-            raise DataError(None, f"ECG batch of shape {x.shape}", f"(N, {N_LEADS}, T) mV")
-        if not np.isfinite(x).all():
-            raise DataError(None, "ECG contains NaN or infinite values", "finite mV values")
-        if float(fs) != float(self.fs):
-            x = resample(x, float(fs), float(self.fs))
-        x = np.stack([filter_ecg(r, self.fs, self.preprocess_cfg) for r in x]) if len(x) else x
-        x = np.ascontiguousarray(x[..., :self.n_samples])
-        z = normalize(torch.from_numpy(x), self.preprocess_cfg)
-        if z.shape[-1] < self.n_samples:  # pad after normalising: the padding must not enter the statistics
-            z = torch.nn.functional.pad(z, (0, self.n_samples - z.shape[-1]), value=0.0)
-        return z.to(self.device)
-
-    def prepare_input(self, ecg: np.ndarray, fs: float) -> Tensor:
-        """``ecg (12, T) mV`` at ``fs`` Hz -> normalised ``(1, 12, n_samples)`` model input."""
-        return self.prepare_batch(np.asarray(ecg)[None], fs)
-
-    @torch.no_grad()
-    def predict_tensor(self, x: Tensor, batch_size: int = 256) -> dict[str, np.ndarray]:
-        """Probabilities per head for an already normalised ``(N, 12, n_samples)`` tensor."""
-        x = x.to(self.device)
-        out: dict[str, np.ndarray] = {}
-        logits_of: dict[str, Tensor] = {}
-        for h in self.heads:
-            unit = self._unit(h)
-            if unit not in logits_of:
-                logits_of[unit] = predict_logits(self._models[unit], x, None, batch_size)
-            out[h] = np.asarray(self.probability(h, logits_of[unit][:, self._target[h]].double().numpy()),
-                                dtype=np.float64)
-        return out
-
-    def predict_proba(self, ecg: np.ndarray, fs: float, batch_size: int = 256) -> dict[str, np.ndarray]:
-        """``ecg (N, 12, T) mV`` (or ``(12, T)``) at ``fs`` Hz -> ``{head: (N,) probability}``."""
-        x = np.asarray(ecg, dtype=np.float32)
-        if x.ndim == 2:
-            x = x[None]
-        return self.predict_tensor(self.prepare_batch(x, fs), batch_size)
-
-    def predict_prepared(self, signals: np.ndarray, batch_size: int = 256) -> dict[str, np.ndarray]:
-        """Probabilities for rows of a set prepared with this run's ``preprocess_cfg`` (already filtered,
-        at ``fs``): only normalisation is applied."""
-        x = signals_to_device(np.asarray(signals, dtype=np.float32), self.device, self.preprocess_cfg)
-        return self.predict_tensor(x, batch_size)
-
-
-def load_run(run_dir: str | Path, device: str = "cpu", calibrated: bool = True) -> Predictor:
-    """Load a trained run for inference (models in eval mode + the training preprocessing); probabilities
-    are temperature-calibrated unless ``calibrated=False`` (``xand.training.calibration``)."""
-    return Predictor(run_dir, device=device, calibrated=calibrated)
-
-
-CALIBRATION_FILE = "calibration.json"
-DIGESTS_FILE = "digests.json"
-#: The files a Predictor reads, checked against the digests written when the run was finished.
-_DIGESTED = ("config.json", "summary.json", "*/best.pt", "*/summary.json", CALIBRATION_FILE)
-
-
-def write_digests(run_dir: str | Path) -> Path:
-    """Write ``<run>/digests.json``: the SHA-256 of every file a Predictor reads (config, summaries, best
-    checkpoints, calibration), so a file changed or swapped after training is noticed before loading."""
-    run_dir = Path(run_dir)
-    files = sorted({p for pat in _DIGESTED for p in run_dir.glob(pat) if p.is_file()})
-    digests = {p.relative_to(run_dir).as_posix(): fileio.sha256_file(p) for p in files}
-    out = run_dir / DIGESTS_FILE
-    fileio.atomic_write_text(out, json.dumps({"algorithm": "sha256", "files": digests}, indent=2))
-    return out
-
-
-def verify_digests(run_dir: str | Path) -> bool:
-    """Check a run's files against ``digests.json``: True when they match, False when the run has no digests
-    (written before they existed); a changed, missing or added checkpoint is a ``DataError`` naming it."""
-    run_dir = Path(run_dir)
-    p = run_dir / DIGESTS_FILE
-    if not p.is_file():
-        return False
-    try:
-        want = dict(json.loads(p.read_text())["files"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise DataError(p, f"unreadable digests ({exc})", "a file written by python -m train") from None
-    present = {q.relative_to(run_dir).as_posix() for pat in _DIGESTED for q in run_dir.glob(pat) if q.is_file()}
-    for rel in sorted(present | set(want)):
-        f = run_dir / rel
-        if rel not in want:
-            raise DataError(f, "is not among the files the run was finished with (digests.json)",
-                            "only files written by python -m train / python -m xand calibrate")
-        if not f.is_file():
-            raise DataError(f, "is missing", "the file listed in digests.json")
-        if fileio.sha256_file(f) != want[rel]:
-            raise DataError(f, "changed after the run was finished (SHA-256 differs from digests.json)",
-                            "the file as training wrote it")
-    return True
-
-
-def read_calibration(run_dir: str | Path) -> dict[str, float]:
-    """``{head: temperature}`` of a run's ``calibration.json`` (written by ``calibrate_run``), {} when none.
-    A malformed file or a temperature that is not a positive finite number is a ``DataError``."""
-    p = Path(run_dir) / CALIBRATION_FILE
-    if not p.is_file():
-        return {}
-    try:
-        d = json.loads(p.read_text())
-        out = {h: float(v["temperature"]) for h, v in d["heads"].items()}
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise DataError(p, f"unreadable calibration ({exc})", "a file written by python -m xand calibrate") from None
-    bad = [h for h, t in out.items() if not (math.isfinite(t) and t > 0) or h not in HEADS]
-    if bad:
-        raise DataError(p, f"head {bad[0]!r} has temperature {out.get(bad[0])}", "a known head, T > 0")
-    return out
-
-
-def calibrate_run(run_dir: str | Path, data_dir: str | Path, split: str = "val",
-                  cache_dir: str | Path | None = None) -> dict[str, Any]:
-    """Fit each head's temperature on ``split`` of ``data_dir`` (the run's validation split: the data it
-    was trained on) and write ``<run>/calibration.json``; returns what was written. For runs trained before
-    calibration existed; newer runs carry the fit in their summary."""
-    from xand.data.prepare import content_key, prepare
-
-    if split != "val":
-        raise DataError(None, f"calibration on the {split} split", "the validation split (never train or test)")
-    pred = Predictor(run_dir, calibrated=False)
-    key = content_key(data_dir)
-    trained_on = (pred.config.get("dataset") or {}).get("content_key")
-    if trained_on and trained_on != key:
-        raise DataError(data_dir, f"is dataset {key}, the run was trained on {trained_on}",
-                        "the dataset the run was trained on (its validation split)")
-    prep = prepare(data_dir, cache_dir=cache_dir, cfg=pred.preprocess_cfg, progress=False)
-    idx = prep.index
-    out: dict[str, Any] = {"data": str(data_dir), "dataset_key": key, "split": split, "heads": {},
-                           "dataset_check": None if trained_on else
-                           "the run does not record its dataset's content key: not checked that this is its data"}
-    for h in pred.heads:
-        rows = {s: np.flatnonzero((idx["split"] == s).to_numpy() & (idx[h] >= 0).to_numpy()) for s in (split, "test")}
-        logit = {}
-        for s, r in rows.items():
-            x = torch.from_numpy(np.ascontiguousarray(prep.signals[r]))
-            z = predict_logits(pred.model(h), normalize(x, pred.preprocess_cfg), None, 256)
-            logit[s] = z[:, pred.target(h)].double().numpy()
-        y = {s: idx[h].to_numpy()[r].astype(np.float64) for s, r in rows.items()}
-        rep = calibration_report(logit[split], y[split], logit["test"] if split != "test" else None,
-                                 y["test"] if split != "test" else None)
-        out["heads"][h] = rep
-    fileio.atomic_write_text(Path(run_dir) / CALIBRATION_FILE, json.dumps(out, indent=2))
-    if (Path(run_dir) / DIGESTS_FILE).is_file():
-        write_digests(run_dir)  # the new file joins the verified set
-    return out
