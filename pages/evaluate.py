@@ -13,7 +13,7 @@ import streamlit as st
 
 from pages.common import (
     page_selection,
-    _run_stamp, ensure_probabilities, get_predictor, get_prepared, list_runs, predictor_for,
+    run_stamp, ensure_probabilities, get_predictor, get_prepared, list_runs, predictor_for,
     records_table,
 )
 from pages.common.views import PLOT_CONFIG, sanity_section, wait_for_probabilities
@@ -75,7 +75,7 @@ if predictor is None:
     st.info("Evaluating needs a trained run: choose one in the sidebar (or train one, see the sidebar).")
     st.stop()
 run_name = st.session_state.get("run") or sel.run_dir.name
-stamp = _run_stamp(sel.run_dir)
+stamp = run_stamp(sel.run_dir)
 
 c1, c2, c3, c4 = st.columns(4)
 split = c1.selectbox("Split", SPLITS, key="ev_split",

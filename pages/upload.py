@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from pages.common import (
-    _EXPLAIN_LOCK, _run_stamp, page_selection,
+    EXPLAIN_LOCK, run_stamp, page_selection,
     View, get_predictor, label_summary, method_choice, predictor_for, sanity_for, threshold_of,
 )
 from pages.common.views import PLOT_CONFIG, provenance_note, lead_charts, score_column
@@ -46,7 +46,7 @@ def upload_view(run_dir: str | None, stamp: float | None, digest: str, head: str
     from xand.explain.xai import explain_ecg
 
     pred = get_predictor(run_dir, stamp)
-    with _EXPLAIN_LOCK:  # one model computation at a time per process (see pages.common.explain_view)
+    with EXPLAIN_LOCK:  # one model computation at a time per process (see pages.common.explain_view)
         e = explain_ecg(pred, _ecg, fs, head, method, fid, reference_data=data_dir)
     return View.from_explanation(e, 0, threshold_of(pred, head), mask_source=fid.source, fiducials=fid)
 
@@ -54,7 +54,7 @@ def upload_view(run_dir: str | None, stamp: float | None, digest: str, head: str
 @st.cache_data(show_spinner=False, max_entries=32)
 def upload_probabilities(run_dir: str, stamp: float, digest: str, _rec: UploadedECG) -> dict[str, float]:
     pred = get_predictor(run_dir, stamp)
-    with _EXPLAIN_LOCK:  # the shared model: not while an explanation has its hooks on it
+    with EXPLAIN_LOCK:  # the shared model: not while an explanation has its hooks on it
         return predict_upload(pred, _rec)
 
 
@@ -108,7 +108,7 @@ seconds = input_seconds(predictor) if predictor is not None else 10.0
 window, window_note = model_window(rec.signal, rec.fs, seconds)
 digest = signal_digest(window, rec.fs)
 run = str(sel.run_dir) if predictor is not None else None
-stamp = _run_stamp(sel.run_dir) if predictor is not None else None
+stamp = run_stamp(sel.run_dir) if predictor is not None else None
 
 info = [f"**Uploaded ECG `{rec.name}`**", rec.format.upper(), f"{rec.fs:g} Hz", f"{rec.seconds:.1f} s",
         ", ".join(rec.files)]

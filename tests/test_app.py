@@ -447,11 +447,11 @@ def test_first_run_writes_the_demo_set(tmp_path, monkeypatch):
 
 def test_predictor_cache_is_bounded(monkeypatch):
     """Each retrain changes the key (the checkpoints' mtime): old copies of a run leave the cache."""
-    import xand.training.trainer
+    import xand.training.predictor
     from pages.common import get_predictor
 
     loads: list[float] = []
-    monkeypatch.setattr(xand.training.trainer, "load_run", lambda run_dir, device="cpu": loads.append(run_dir) or object())
+    monkeypatch.setattr(xand.training.predictor, "load_run", lambda run_dir, device="cpu": loads.append(run_dir) or object())
     get_predictor.clear()
     try:
         first = get_predictor("/nowhere/run", 0.0)
@@ -470,12 +470,13 @@ def test_filters_not_applied_yet_are_said(env, monkeypatch):
     """While the probabilities are still being computed, Review walks the filter without its probability
     range / disagreements, and says so instead of claiming "the current filter"; Browse says it too."""
     import pages.common as common
+    import pages.common.cohort as cohort
     import pages.common.views as views
     from streamlit.testing.v1 import AppTest
 
     pending = lambda sel, chunk=128: False  # noqa: E731 - the background job has not finished yet
-    monkeypatch.setattr(common, "ensure_probabilities", pending)
-    monkeypatch.setattr(views, "ensure_probabilities", pending)
+    for module in (common, cohort, views):  # every module that binds the name
+        monkeypatch.setattr(module, "ensure_probabilities", pending)
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
     at.query_params["record"] = "12"  # a root link with a record lands on Review
     at.session_state["filters"] = common.Filters(prob_range=(0.5, 1.0), disagreements=True)
@@ -704,19 +705,19 @@ def test_work_ahead_threads_stop_between_pieces_of_work_at_exit():
     def work():
         started.set()
         for i in range(1000):
-            if common._STOPPING.is_set():
+            if common.STOPPING.is_set():
                 return
             done.append(i)
             _time.sleep(0.01)
 
-    t = common._start_worker(work, "xand-test-worker")
+    t = common.start_worker(work, "xand-test-worker")
     t.start()
     started.wait(5)
     try:
-        common._stop_workers(timeout=5)
-        assert not t.is_alive() and 0 < len(done) < 1000 and t not in common._WORKERS
+        common.stop_workers(timeout=5)
+        assert not t.is_alive() and 0 < len(done) < 1000 and t not in common.WORKERS
     finally:
-        common._STOPPING.clear()
+        common.STOPPING.clear()
 
 
 def test_review_prints_at_the_chosen_paper_speed_and_gain(env):

@@ -326,7 +326,7 @@ def test_upload_probabilities_hold_the_model_lock(env, synth_dir, monkeypatch):
     held: list[bool] = []
 
     def spy(pred, rec):
-        held.append(common._EXPLAIN_LOCK.locked())
+        held.append(common.EXPLAIN_LOCK.locked())
         return real(pred, rec)
 
     monkeypatch.setattr(xand.data.upload, "predict_upload", spy)
