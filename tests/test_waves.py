@@ -154,13 +154,40 @@ def test_the_template_removal_credits_the_abnormal_wave_and_not_the_normal_ones(
     x = torch.as_tensor(_normal())[None]
     x[0, LEADS.index("V2"), 55:80] += 0.5  # ST elevation on V2
     x[0, LEADS.index("V2"), 195:220] += 0.5
-    a = attribute(ReadsST(), x, 0, "waves_template", segments=lab, references=tpl)
-    assert top_wave(a.map, lab) == ("V2", "ST")
-    table = wave_table(a.map, lab)
+    raw = attribute(ReadsST(), x, 0, "waves_template", segments=lab, references=tpl, per_unit_change=False)
+    assert top_wave(raw.map, lab) == ("V2", "ST")
+    table = wave_table(raw.map, lab)
     assert table[LEADS.index("V2"), SEGMENTS.index("ST")] == pytest.approx(0.5 * 50, rel=0.15)
-    normal_v3 = attribute(ReadsST(), torch.as_tensor(_normal())[None], 0, "waves_template", segments=lab,
-                          references=tpl)
-    assert np.abs(normal_v3.map).max() < 0.1 * 25  # a normal ST: taking it away changes little
+    normal = attribute(ReadsST(), torch.as_tensor(_normal())[None], 0, "waves_template", segments=lab,
+                       references=tpl, per_unit_change=False)
+    assert np.abs(normal.map).max() < 0.1 * 25  # a normal ST: taking it away changes little
+    # per unit of change: the drop over the L2 size of the change (0.5 on 25 samples of each of 2 beats)
+    unit = attribute(ReadsST(), x, 0, "waves_template", segments=lab, references=tpl)
+    assert top_wave(unit.map, lab) == ("V2", "ST")
+    st = wave_table(unit.map, lab)[LEADS.index("V2"), SEGMENTS.index("ST")]
+    assert st == pytest.approx(25 / np.sqrt(50 * 0.5 ** 2), rel=0.15)
+
+
+def test_per_unit_change_does_not_favour_the_biggest_change_for_a_head_that_weighs_all_alike():
+    """A head that sums every sample alike (the stand-in for a network with no preference) credits each
+    wave with its change; per unit of change the abnormal, largest change is no longer singled out."""
+    from xand.explain.waves import templates_from
+
+    class SumAll(nn.Module):
+        def forward(self, x):
+            return x.sum(dim=(1, 2))[:, None]
+
+    lab = segment_labels(_fid(), T)
+    tpl = templates_from(np.stack([_normal()] * 2), np.stack([lab] * 2))
+    x = torch.as_tensor(_normal())[None]
+    x[0, 0, 40:55] *= 3.0  # a huge QRS on lead I: the largest change by far
+    x[0, 0, 180:195] *= 3.0
+    raw = attribute(SumAll(), x, 0, "waves_template", segments=lab, references=tpl, per_unit_change=False)
+    unit = attribute(SumAll(), x, 0, "waves_template", segments=lab, references=tpl)
+    q = SEGMENTS.index("QRS")
+    raw_t, unit_t = wave_table(raw.map, lab), wave_table(unit.map, lab)
+    assert np.nanargmax(raw_t) == q  # lead I QRS
+    assert unit_t[0, q] <= np.sqrt(15 * 2) + 1e-3  # at most sqrt(n): |sum(delta)| <= sqrt(n) * ||delta||
 
 
 def test_template_ablation_without_templates_is_refused():

@@ -36,13 +36,20 @@ def _waves(model: nn.Module, x: Tensor, target: int, *, segments: np.ndarray | N
 
 @register_method("waves_template")
 def _waves_template(model: nn.Module, x: Tensor, target: int, *, segments: np.ndarray | None = None,
-                    references: Any = None, perturbations_per_eval: int = 16) -> tuple:
+                    references: Any = None, per_unit_change: bool = True, perturbations_per_eval: int = 16) -> tuple:
     """Lead x wave-segment ablation with an in-distribution removal: each segment -> the same lead's
     normal shape of that segment (``references``: ``xand.explain.waves.WaveTemplates`` from the head's
-    training negatives), riding on the line between the segment's ends."""
+    training negatives), riding on the line between the segment's ends.
+
+    ``per_unit_change``: each segment's logit drop divided by the size of the change that produced it
+    (L2 norm over its samples, floored at what the lead's noise alone would give, at least 0.01 input
+    units per sample): any network that is
+    sensitive to its input, a random one included, moves in proportion to how much the input changed,
+    so the raw drop ranks the most abnormal wave first whatever the weights; per unit of change it
+    ranks the wave the network is most sensitive to."""
     from captum.attr import FeatureAblation
 
-    from xand.explain.waves import WaveTemplates, feature_mask, template_fill
+    from xand.explain.waves import SEGMENTS, WaveTemplates, feature_mask, template_fill
 
     if segments is None:
         raise DataError(None, "wave-level attribution without the ECG's segments",
@@ -60,5 +67,19 @@ def _waves_template(model: nn.Module, x: Tensor, target: int, *, segments: np.nd
     attr = FeatureAblation(model).attribute(x, baselines=base, target=target,
                                             feature_mask=torch.as_tensor(fm)[None].to(x.device),
                                             perturbations_per_eval=perturbations_per_eval)
+    if per_unit_change:
+        from xand.explain.removal import noise_level
+
+        x0 = x[0].detach().cpu().numpy()
+        delta = (x0 - base[0].detach().cpu().numpy()).astype(np.float64) ** 2
+        ids = fm.ravel()
+        norm = np.sqrt(np.bincount(ids, weights=delta.ravel(), minlength=int(ids.max()) + 1))
+        size = np.bincount(ids, minlength=int(ids.max()) + 1)
+        lead_of = np.arange(len(size)) // (len(SEGMENTS) + 1)  # feature id = lead * 7 + segment
+        # a change below the lead's noise (or 1 % of a z-scored lead's SD) is no change: not divided up
+        floor = np.maximum(noise_level(x0)[lead_of], 0.01) * np.sqrt(np.maximum(size, 1))
+        scale = 1.0 / np.maximum(norm, floor)
+        attr = attr * torch.as_tensor(scale[fm], dtype=attr.dtype, device=attr.device)[None]
     return attr, None, {"features": "lead x segment (P, PR, QRS, ST, T, TP)", "removal": "normal template",
+                        "per_unit_change": bool(per_unit_change),
                         "templates_from": int(references.count.max())}, None
