@@ -534,3 +534,16 @@ def test_csv_cells_a_number_reader_would_misread_still_get_their_message():
         parse_upload([("e.csv", holes)], fs=500)
     latin = ("# Gerät: München\n" + body).encode("latin-1")
     assert parse_upload([("e.csv", latin)], fs=500).signal.shape == (12, 1500)
+
+
+def test_the_upload_memory_benchmark_measures_a_case_in_a_fresh_process():
+    """``python -m xand bench upload``, one accepted and one hostile case (the full run is a command)."""
+    from xand.bench.upload import build_case, run_case
+
+    ok = run_case("csv_header", 20.0)
+    assert ok["accepted"] and ok["signal_mb"] == pytest.approx(12 * 10_000 * 4 / 2**20)
+    assert ok["peak_mb"] is None or ok["peak_mb"] >= 0
+    bad = run_case("hostile_npy", 20.0)
+    assert not bad["accepted"] and "declares shape (12, 50000000)" in bad["refused"]
+    files, fs = build_case("wfdb", 10.0)
+    assert parse_upload(files, fs=fs).signal.shape == (12, 5000)
