@@ -209,3 +209,29 @@ def test_cosine_by_hand_and_zero_map():
     assert cosine(a, -a).value == pytest.approx(-1.0)
     s = cosine(a, np.zeros((12, 10)))
     assert s.value is None and "all-zero" in s.reason
+
+
+def test_the_pointing_game_on_regions_judges_the_top_region_and_its_chance_by_hand():
+    """Three regions on one lead of 10 samples: A = 0-3, B = 4-7 (6-9 masked), C = 8-9; -1 elsewhere."""
+    feats = np.full((12, 10), -1)
+    feats[0, :4], feats[0, 4:8], feats[0, 8:] = 0, 1, 2
+    mask = np.zeros((12, 10), bool)
+    mask[0, 6:10] = True  # B: 2 of 4 samples inside (not more than half), C: 2 of 2 inside
+    a = np.zeros((12, 10))
+    a[0, 4:8] = 1.0  # B on top: it touches the mask, but is not inside it
+    s = pointing_game(a, mask, feats)
+    assert s.value == 0.0 and s.chance == pytest.approx(1 / 3)  # only C of A, B, C is inside
+    assert pointing_game(a, mask).value == 1.0  # judged on cells, the edge sample would count as a hit
+    a[0, 8:] = 2.0
+    assert pointing_game(a, mask, feats).value == 1.0
+    a[0, 8:] = 1.0  # B and C tie: a hit, as any tied cell is
+    assert pointing_game(a, mask, feats).value == 1.0
+
+
+def test_region_ids_leave_the_samples_of_no_segment_out():
+    from xand.explain.waves import OTHER, region_ids
+
+    lab = np.full((12, 10), OTHER)
+    lab[:, 2:5] = 2  # QRS
+    ids = region_ids(lab)
+    assert (ids[:, :2] == -1).all() and len(np.unique(ids[ids >= 0])) == 12

@@ -77,6 +77,14 @@ def test_the_head_that_reads_v2_st_is_explained_by_v2_st():
     lab = segment_labels(_fid(), T)
     a = attribute(ReadsST(), x, 0, "waves", segments=lab)
     assert top_wave(a.map, lab) == ("V2", "ST")
+    from xand.explain.scores import pointing_game
+
+    st_mask = np.zeros((N_LEADS, T), bool)
+    st_mask[LEADS.index("V2"), 55:80] = True  # one of the two ST segments of V2: half the feature
+    assert a.features is not None and a.features.shape == (N_LEADS, T)  # a region-level map
+    assert pointing_game(a.map, st_mask, a.features).value == 0.0  # not more than half inside
+    st_mask[LEADS.index("V2"), 195:210] = True
+    assert pointing_game(a.map, st_mask, a.features).value == 1.0
     table = wave_table(a.map, lab)
     assert table.shape == (N_LEADS, len(SEGMENTS))
     st = table[LEADS.index("V2"), SEGMENTS.index("ST")]

@@ -121,7 +121,7 @@ def _finding_scores(data_dir: str, ecg_id: int, head: str, e) -> dict:
         codes = findings_with_masks(get_dataset(data_dir).meta.loc[int(ecg_id), "scp_codes"], head)
     except (KeyError, XandError):
         return {}
-    return finding_scores(e.attribution.map, e.fiducials, codes) if codes else {}
+    return finding_scores(e.attribution.map, e.fiducials, codes, features=e.attribution.features) if codes else {}
 
 
 def _wave_table(e) -> np.ndarray:

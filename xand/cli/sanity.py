@@ -30,7 +30,8 @@ def run(args: argparse.Namespace) -> int:
     print(format_result(res))
     print("PG, CAS, rank = Pointing Game, clinical alignment score, relevance rank accuracy of the trained / "
           "fully randomised network; rho = median Spearman of |map| trained vs randomised; chance = mask "
-          "coverage. PASS: rho < %.2f, random PG <= chance + %.2f and random CAS <= chance + %.2f."
+          "coverage (of CAS and rank), PG ch. = the Pointing Game's (the share of regions inside the mask for "
+          "the wave-level methods). PASS: rho < %.2f, random PG <= PG ch. + %.2f and random CAS <= chance + %.2f."
           % (cfg.spearman_max, cfg.pg_margin, cfg.cas_margin))
     for r in res.rows:
         print(f"{r['head']} {r['method']}: {r['verdict']}")

@@ -96,7 +96,12 @@ def attribute(model: nn.Module, x: Tensor | np.ndarray, target: int = 0, method:
     with torch.enable_grad(), eval_mode(model):  # the app may call this from a no_grad context
         m, delta, params, note = ATTRIBUTION_METHODS[method](model, x, int(target), **kw)
     amap = numpy_map(m)
-    return Attribution(amap, delta, method, params, time.perf_counter() - t0, note)
+    features = None
+    if method in NEEDS_SEGMENTS:  # a region-level map: scored on its regions
+        from xand.explain.waves import region_ids
+
+        features = region_ids(np.asarray(kw["segments"]))
+    return Attribution(amap, delta, method, params, time.perf_counter() - t0, note, features)
 
 
 def lead_importance(attr_map: np.ndarray) -> np.ndarray:

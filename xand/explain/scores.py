@@ -88,25 +88,36 @@ def _constant_reason(a: np.ndarray) -> str | None:
     return None
 
 
-def pointing_game(attr: np.ndarray, mask: np.ndarray) -> Score:
-    """Pointing Game hit (Zhang et al. 2018) on the ``(lead, t)`` cell of maximal attribution.
+def pointing_game(attr: np.ndarray, mask: np.ndarray, features: np.ndarray | None = None) -> Score:
+    """Pointing Game hit (Zhang et al. 2018) on the ``(lead, t)`` cell of maximal attribution, or on the
+    top *region* of a region-level map.
 
     The argmax is taken over all leads and times of the signed map; the hit is judged on that cell's own
     lead (the mask of lead ``l`` at time ``t``). Values within ``TIE_RTOL`` of the maximum tie, and a tie
     is a hit when any tied cell is inside the mask.
 
+    With ``features`` (a region-level map such as lead x wave ablation, where every sample of a region
+    carries the region's value) the game is played on regions, the level the method works on: the top
+    region is a hit when more than half of its samples are inside the mask, and chance is the share of
+    regions that are. (Judged on cells, a region that merely touches the mask at one edge sample would
+    count as a hit, and the cell coverage would understate what a random ranking of regions earns.)
+
     Parameters
     ----------
     attr : ``(12, T)`` attribution
     mask : ``(12, T)`` bool clinical mask
+    features : ``(12, T)`` int region ids of a region-level map (negative: in no region, not ranked), or
+        None for a sample-level map
 
     Returns
     -------
     Score: value 1.0 (hit) / 0.0 (miss); chance = mask coverage (share of cells inside the mask, the hit
-    probability of a random argmax). Undefined for an empty mask, a non-finite, all-zero or constant map,
-    or a map without positive attribution.
+    probability of a random argmax) or the share of regions inside it. Undefined for an empty mask, a
+    non-finite, all-zero or constant map, or a map without positive attribution.
     """
     a, m, reason = _check(attr, mask)
+    if features is not None and reason is None:
+        return _pointing_game_regions(a, m, np.asarray(features))
     chance = _coverage(m)
     reason = reason or _constant_reason(a)
     if reason is None and a.max() <= 0:
@@ -116,6 +127,27 @@ def pointing_game(attr: np.ndarray, mask: np.ndarray) -> Score:
     top = a.max()
     tied = a >= top - TIE_RTOL * abs(top)
     return Score(float(bool((tied & m).any())), chance, None)
+
+
+def _pointing_game_regions(a: np.ndarray, m: np.ndarray, features: np.ndarray) -> Score:
+    if features.shape != a.shape:
+        raise ValueError(f"feature ids of shape {features.shape} differ from attribution shape {a.shape}")
+    ids = features.ravel()
+    keep = ids >= 0
+    if not keep.any():
+        return Score(None, None, "no region to rank (no wave segment was delineated)")
+    uniq, inv = np.unique(ids[keep], return_inverse=True)
+    size = np.bincount(inv)
+    value = np.bincount(inv, weights=a.ravel()[keep]) / size
+    inside = np.bincount(inv, weights=m.ravel()[keep].astype(float)) / size > 0.5
+    chance = float(inside.mean())
+    if np.ptp(value) == 0:
+        return Score(None, chance, "constant attribution: every region ties")
+    top = value.max()
+    if top <= 0:
+        return Score(None, chance, "no positive attribution: the map has no evidence for the prediction to point at")
+    tied = value >= top - TIE_RTOL * abs(top)
+    return Score(float(bool((tied & inside).any())), chance, None)
 
 
 def cas(attr: np.ndarray, mask: np.ndarray) -> Score:

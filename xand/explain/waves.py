@@ -68,6 +68,12 @@ def feature_mask(labels: np.ndarray) -> np.ndarray:
     return np.arange(N_LEADS)[:, None] * (len(SEGMENTS) + 1) + labels
 
 
+def region_ids(labels: np.ndarray) -> np.ndarray:
+    """``(12, T)`` the region of every sample for scoring (:func:`feature_mask`), -1 where no segment
+    covers it: those samples are ablated together but are not a wave a cardiologist would point at."""
+    return np.where(labels == OTHER, -1, feature_mask(labels))
+
+
 def run_lines(x: np.ndarray, groups: np.ndarray) -> np.ndarray:
     """``x`` with every run of equal ``groups`` per lead replaced by the straight line between the samples
     just outside it (the removal baseline of each wave, computed on the original signal)."""

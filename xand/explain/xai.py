@@ -203,7 +203,7 @@ def explain_ecg(predictor: Any, ecg: np.ndarray, fs: float, head: str, method: s
     mask = np.asarray(clinical_mask(fid, head, t_work), dtype=bool)
     reason = _mask_reason(mask, fid, head)
     scores: dict[str, Score] = {
-        "pointing_game": pointing_game(attr.map, mask),
+        "pointing_game": pointing_game(attr.map, mask, attr.features),
         "cas": cas(attr.map, mask),
         "rank_accuracy": rank_accuracy(attr.map, mask),
     }
@@ -236,7 +236,7 @@ def explain_ecg(predictor: Any, ecg: np.ndarray, fs: float, head: str, method: s
 # ----------------------------------------------------------------------------------- finding masks
 
 def finding_scores(attr_map: np.ndarray, fiducials: Fiducials, codes: list[str],
-                   n_samples: int | None = None) -> dict[str, dict[str, Any]]:
+                   n_samples: int | None = None, features: np.ndarray | None = None) -> dict[str, dict[str, Any]]:
     """Pointing Game and CAS of one map against the mask of each SCP statement in ``codes``
     (``xand.delineation.findings``), beside the superclass mask's.
 
@@ -245,6 +245,7 @@ def finding_scores(attr_map: np.ndarray, fiducials: Fiducials, codes: list[str],
     attr_map : ``(12, T)`` attribution on the fiducials' grid
     fiducials : the ECG's points on the same grid (resample first)
     codes : statements with a finding mask (``findings_with_masks``)
+    features : region ids of a region-level map (``Attribution.features``), or None
 
     Returns
     -------
@@ -263,7 +264,8 @@ def finding_scores(attr_map: np.ndarray, fiducials: Fiducials, codes: list[str],
         out[code] = {"description": f.description, "head": f.head,
                      "regions": "; ".join(f"{iv.label} ({', '.join(leads) if leads else 'all leads'})"
                                           for iv, leads in f.regions),
-                     "pointing_game": asdict(pointing_game(attr_map, m)), "cas": asdict(cas(attr_map, m))}
+                     "pointing_game": asdict(pointing_game(attr_map, m, features)),
+                     "cas": asdict(cas(attr_map, m))}
     return out
 
 

@@ -32,6 +32,9 @@ class Attribution:
     params : the parameters actually used (JSON-serialisable)
     seconds : wall time of the call
     note : caveat to show with the map (e.g. Grad-CAM broadcast over leads), else None
+    features : ``(12, T)`` int region ids of a region-level map (lead x wave ablation; -1 outside every
+        region), so that scores judge regions, not samples (``xand.explain.scores.pointing_game``); None
+        for sample-level maps
     """
 
     map: np.ndarray
@@ -40,6 +43,7 @@ class Attribution:
     params: dict = field(default_factory=dict)
     seconds: float = 0.0
     note: str | None = None
+    features: np.ndarray | None = None
 
 
 @dataclass
