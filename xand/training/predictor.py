@@ -30,7 +30,8 @@ from xand.training.device import resolve_device, signals_to_device
 @torch.no_grad()
 def predict_logits(model: nn.Module, x: Tensor, rows: np.ndarray | Tensor | None = None, batch_size: int = 256,
                    amp: torch.dtype | None = None) -> Tensor:
-    """Logits ``(n, n_outputs)`` float32 on CPU for ``x[rows]`` (``x``: normalised ``(N, 12, T)`` on the model's device)."""
+    """Logits ``(n, n_outputs)`` float32 on CPU for ``x[rows]`` (``x``: normalised ``(N, 12, T)`` on the
+    model's device)."""
     model.eval()
     dev = x.device
     if rows is None:
