@@ -339,3 +339,26 @@ def test_demo_heads_point_into_their_regions(demo_sanity, head):
     assert r["pointing_game_n"] >= 5
     ok, lines = check_synthetic(demo_sanity.loc[[head]].reset_index())
     assert ok, "\n".join(lines)
+
+
+def test_a_record_is_explained_in_one_call_with_its_own_fiducials_and_finding_scores(tmp_path):
+    """``explain_record`` (the Review page's one call down): PTB-XL+ points when the folder has them for
+    the record, else the project's delineation; scores against each of the record's statements' masks."""
+    from xand.data.ptbxl import PTBXL
+    from xand.delineation.findings import FINDING_MASKS
+    from xand.explain.xai import explain_record
+
+    data = _tiny_synth(tmp_path)
+    ds = PTBXL(data)
+    ecg_id = next(int(i) for i, c in ds.meta["scp_codes"].items()
+                  if any(k in FINDING_MASKS and FINDING_MASKS[k].head == "CD" for k in c))
+    ecg = ds.load(ecg_id, fs=100)
+    pred = StandInPredictor({"CD": WeightModel(np.random.default_rng(0).normal(size=(12, T)))})
+    e = explain_record(pred, ecg, 100.0, "CD", "saliency", ecg_id=ecg_id, scp_codes=ds.meta.loc[ecg_id, "scp_codes"],
+                       plus_dir=data)
+    assert e.fiducials.source == "ptbxl+"
+    assert e.findings and all(FINDING_MASKS[c].head == "CD" for c in e.findings)
+    assert all("pointing_game" in v and "cas" in v for v in e.findings.values())
+    own = explain_record(pred, ecg, 100.0, "CD", "saliency", ecg_id=ecg_id, cache_dir=tmp_path / "cache")
+    assert own.findings == {} and own.fiducials.source != e.fiducials.source
+    assert any((tmp_path / "cache").iterdir())  # delineated once, kept for the next call

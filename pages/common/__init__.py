@@ -68,7 +68,6 @@ from pages.common.cohort import (  # noqa: F401 - the pages' one import
 from pages.common.explain_view import (  # noqa: F401 - the pages' one import
     View,
     FIDUCIAL_SOURCES,
-    fiducials_for,
     explain_view,
     prefetch,
     view_for,

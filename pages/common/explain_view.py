@@ -75,17 +75,6 @@ class View:
 FIDUCIAL_SOURCES = {"ptbxl+": "PTB-XL+ (ECGdeli)", "neurokit2": "the app's own delineation (NeuroKit2)"}
 
 
-def fiducials_for(ecg: np.ndarray, fs: float, ecg_id: int, plus_dir: str | None, cache_dir: str):
-    """PTB-XL+ ECGdeli points when the folder has them for this record, else our own delineation."""
-    from xand.data import ptbxl_plus
-
-    if plus_dir and ptbxl_plus.has_fiducials(plus_dir, ecg_id):
-        return ptbxl_plus.read_fiducials(plus_dir, ecg_id, fs=fs, n_samples=ecg.shape[1], strict=False)
-    from xand.delineation.cache import DelineationCache
-
-    return DelineationCache(Path(cache_dir) / "delineation").delineate(ecg, fs)
-
-
 @st.cache_data(show_spinner=False, max_entries=256)
 def explain_view(data_dir: str, cache_dir: str, plus_dir: str | None, run_dir: str | None,
                  stamp: float | None, ecg_id: int, head: str, method: str) -> View:
@@ -93,35 +82,29 @@ def explain_view(data_dir: str, cache_dir: str, plus_dir: str | None, run_dir: s
     prep = get_prepared(data_dir, cache_dir)
     ecg = prep.record(ecg_id)
     fs = float(prep.fs)
-    fid = fiducials_for(ecg, fs, ecg_id, plus_dir, cache_dir)
+    delineation_cache = Path(cache_dir) / "delineation"
     if run_dir is None:
         from xand.delineation.masks import clinical_mask
+        from xand.delineation.sources import record_fiducials
 
+        fid = record_fiducials(ecg, fs, ecg_id, plus_dir, delineation_cache)
         return View(int(ecg_id), head, method, fs, None, None, None,
                     np.asarray(clinical_mask(fid, head, ecg.shape[1]), dtype=bool), mask_source=fid.source,
                     fiducials=fid)
     pred = get_predictor(run_dir, stamp)
-    from xand.explain.xai import explain_ecg
-
-    # perturbation is not shown on Review; skipping it saves a forward pass per head switch.
-    # One explanation at a time per process: Captum's layer methods hook the shared models, and two
-    # at once on 2 cores only slow each other down.
-    with EXPLAIN_LOCK:
-        e = explain_ecg(pred, ecg, fs, head, method, fid, perturbation=False, reference_data=data_dir)
-    return View.from_explanation(e, int(ecg_id), threshold_of(pred, head), mask_source=fid.source,
-                                 findings=_finding_scores(data_dir, ecg_id, head, e), fiducials=fid)
-
-
-def _finding_scores(data_dir: str, ecg_id: int, head: str, e) -> dict:
-    from xand.delineation.findings import findings_with_masks
-    from xand.errors import XandError
-    from xand.explain.xai import finding_scores
+    from xand.explain.xai import explain_record
 
     try:
-        codes = findings_with_masks(get_dataset(data_dir).meta.loc[int(ecg_id), "scp_codes"], head)
-    except (KeyError, XandError):
-        return {}
-    return finding_scores(e.attribution.map, e.fiducials, codes, features=e.attribution.features) if codes else {}
+        codes = get_dataset(data_dir).meta.loc[int(ecg_id), "scp_codes"]
+    except KeyError:
+        codes = None
+    # One explanation at a time per process: Captum's layer methods hook the shared models, and two
+    # at once on 2 cores only slow each other down. (No perturbation: Review does not show it.)
+    with EXPLAIN_LOCK:
+        e = explain_record(pred, ecg, fs, head, method, ecg_id=int(ecg_id), scp_codes=codes, plus_dir=plus_dir,
+                           cache_dir=delineation_cache, reference_data=data_dir)
+    return View.from_explanation(e, int(ecg_id), threshold_of(pred, head), mask_source=e.fiducials.source,
+                                 findings=e.findings, fiducials=e.fiducials)
 
 
 def _wave_table(e) -> np.ndarray:

@@ -61,3 +61,16 @@ def resolve_fiducial_source(source: str, data_dir: str | Path, cache_dir: str | 
     if not has_ptbxl_plus(folder):
         raise DataError(folder, "no PTB-XL+ fiducials", "a folder with fiducial_points/ecgdeli/")
     return f"PTB-XL+ {folder}", _ptbxl_plus_source(folder)
+
+
+def record_fiducials(ecg: np.ndarray, fs: float, ecg_id: int, plus_dir: str | Path | None = None,
+                     cache_dir: str | Path | None = None) -> Fiducials:
+    """One record's points: PTB-XL+ ECGdeli points when ``plus_dir`` has them for this record (missing
+    leads tolerated), else the project's delineation of ``ecg (12, T) mV`` at ``fs`` (cached in
+    ``cache_dir`` when given)."""
+    from xand.data import ptbxl_plus
+
+    if plus_dir and ptbxl_plus.has_fiducials(plus_dir, ecg_id):
+        return ptbxl_plus.read_fiducials(plus_dir, ecg_id, fs=fs, n_samples=ecg.shape[1], strict=False)
+    return _delineation_source(cache_dir)(ecg_id, ecg, fs, fs, ecg.shape[1])
+

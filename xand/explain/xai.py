@@ -70,6 +70,7 @@ class Explanation:
     lead_drop: np.ndarray | None
     compare: Attribution | None = None
     seconds: float = 0.0
+    findings: dict[str, dict[str, Any]] = field(default_factory=dict)  # SCP code -> scores (finding_scores)
 
     @property
     def delta(self) -> float | None:
@@ -231,6 +232,33 @@ def explain_ecg(predictor: Any, ecg: np.ndarray, fs: float, head: str, method: s
         lead_drop=lead_drop(model, x, target, temp) if lead_dropping else None, compare=compare,
         seconds=time.perf_counter() - t0,
     )
+
+
+def explain_record(predictor: Any, ecg: np.ndarray, fs: float, head: str, method: str = "ig", *, ecg_id: int,
+                   scp_codes: dict[str, float] | None = None, plus_dir: str | Path | None = None,
+                   cache_dir: str | Path | None = None, reference_data: str | Path | None = None,
+                   perturbation: bool = False) -> Explanation:
+    """One dataset record explained in one call, as the Review page shows it: its fiducials (PTB-XL+ for
+    this record when ``plus_dir`` has them, else the project's delineation, once), :func:`explain_ecg`,
+    and the scores against each of its SCP statements' own masks (``scp_codes``, ``Explanation.findings``).
+
+    Parameters
+    ----------
+    ecg : ``(12, T)`` float32 mV of record ``ecg_id`` at ``fs`` Hz
+    scp_codes : the record's ``{code: likelihood}`` (``PTBXL.meta.scp_codes``), or None for no finding scores
+    plus_dir, cache_dir : PTB-XL+ folder and delineation cache folder (``record_fiducials``)
+    reference_data : the dataset whose training negatives are the references of ``NEEDS_REFERENCES``
+    """
+    from xand.delineation.findings import findings_with_masks
+    from xand.delineation.sources import record_fiducials
+
+    fid = record_fiducials(ecg, fs, ecg_id, plus_dir, cache_dir)
+    e = explain_ecg(predictor, ecg, fs, head, method, fid, perturbation=perturbation,
+                    reference_data=reference_data)
+    codes = findings_with_masks(scp_codes, head) if scp_codes else []
+    if codes:
+        e.findings = finding_scores(e.attribution.map, e.fiducials, codes, features=e.attribution.features)
+    return e
 
 
 # ----------------------------------------------------------------------------------- finding masks
