@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from xand.constants import FIDUCIAL_KINDS, LEADS, N_LEADS
-from xand.errors import DataError
+from xand.errors import DataError, UnknownNameError
 from xand.explain.attribution import attribute
 from xand.explain.waves import OTHER, SEGMENTS, feature_mask, run_lines, segment_labels, top_wave, wave_table
 from xand.fiducials import Fiducials
@@ -162,18 +162,46 @@ def test_the_template_removal_credits_the_abnormal_wave_and_not_the_normal_ones(
     x = torch.as_tensor(_normal())[None]
     x[0, LEADS.index("V2"), 55:80] += 0.5  # ST elevation on V2
     x[0, LEADS.index("V2"), 195:220] += 0.5
-    raw = attribute(ReadsST(), x, 0, "waves_template", segments=lab, references=tpl, per_unit_change=False)
+    raw = attribute(ReadsST(), x, 0, "waves_template", segments=lab, references=tpl, normalise="none")
     assert top_wave(raw.map, lab) == ("V2", "ST")
     table = wave_table(raw.map, lab)
     assert table[LEADS.index("V2"), SEGMENTS.index("ST")] == pytest.approx(0.5 * 50, rel=0.15)
     normal = attribute(ReadsST(), torch.as_tensor(_normal())[None], 0, "waves_template", segments=lab,
-                       references=tpl, per_unit_change=False)
+                       references=tpl, normalise="none")
     assert np.abs(normal.map).max() < 0.1 * 25  # a normal ST: taking it away changes little
     # per unit of change: the drop over the L2 size of the change (0.5 on 25 samples of each of 2 beats)
-    unit = attribute(ReadsST(), x, 0, "waves_template", segments=lab, references=tpl)
+    unit = attribute(ReadsST(), x, 0, "waves_template", segments=lab, references=tpl, normalise="l2")
     assert top_wave(unit.map, lab) == ("V2", "ST")
     st = wave_table(unit.map, lab)[LEADS.index("V2"), SEGMENTS.index("ST")]
     assert st == pytest.approx(25 / np.sqrt(50 * 0.5 ** 2), rel=0.15)
+
+
+def test_the_null_calibration_divides_by_what_untrained_networks_of_the_architecture_do():
+    """The default normalisation by hand: each wave's drop over the mean |drop| of the null networks."""
+    from xand.explain.methods.wave_ablation import NULL_SEED, null_networks
+    from xand.explain.waves import template_fill, templates_from
+
+    lab = segment_labels(_fid(), T)
+    tpl = templates_from(np.stack([_normal()] * 3), np.stack([lab] * 3))
+    x = torch.as_tensor(_normal())[None]
+    x[0, LEADS.index("V2"), 55:80] += 0.5
+    x[0, LEADS.index("V2"), 195:220] += 0.5
+    model = ReadsST()
+    a = attribute(model, x, 0, "waves_template", segments=lab, references=tpl, n_null=3)
+    assert top_wave(a.map, lab) == ("V2", "ST") and a.params["null_seed"] == NULL_SEED
+    nulls = null_networks(model, x, 3)
+    assert len(nulls) == 3 and all(not torch.equal(n.w, model.w) for n in nulls)
+    assert null_networks(model, x, 3) is nulls  # built once per model
+    base = torch.as_tensor(template_fill(x[0].numpy(), lab, tpl))
+    sel = torch.zeros(N_LEADS, T, dtype=torch.bool)
+    sel[LEADS.index("V2"), 55:80] = sel[LEADS.index("V2"), 195:220] = True
+    delta = torch.where(sel, x[0] - base, torch.zeros(()))  # only V2's ST taken away
+    drop = float((model.w.detach() * delta).sum())
+    null_drop = np.mean([abs(float((n.w.detach() * delta).sum())) for n in nulls])
+    st = wave_table(a.map, lab)[LEADS.index("V2"), SEGMENTS.index("ST")]
+    assert st == pytest.approx(drop / null_drop, rel=1e-3)
+    with pytest.raises(UnknownNameError, match="l2, none, null"):
+        attribute(model, x, 0, "waves_template", segments=lab, references=tpl, normalise="zscore")
 
 
 def test_per_unit_change_does_not_favour_the_biggest_change_for_a_head_that_weighs_all_alike():
@@ -190,8 +218,8 @@ def test_per_unit_change_does_not_favour_the_biggest_change_for_a_head_that_weig
     x = torch.as_tensor(_normal())[None]
     x[0, 0, 40:55] *= 3.0  # a huge QRS on lead I: the largest change by far
     x[0, 0, 180:195] *= 3.0
-    raw = attribute(SumAll(), x, 0, "waves_template", segments=lab, references=tpl, per_unit_change=False)
-    unit = attribute(SumAll(), x, 0, "waves_template", segments=lab, references=tpl)
+    raw = attribute(SumAll(), x, 0, "waves_template", segments=lab, references=tpl, normalise="none")
+    unit = attribute(SumAll(), x, 0, "waves_template", segments=lab, references=tpl, normalise="l2")
     q = SEGMENTS.index("QRS")
     raw_t, unit_t = wave_table(raw.map, lab), wave_table(unit.map, lab)
     assert np.nanargmax(raw_t) == q  # lead I QRS

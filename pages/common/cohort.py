@@ -7,14 +7,23 @@ import hashlib
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import streamlit as st
+
+from pages.common.config import STATUS_TEXT, Selection
+from pages.common.services import (
+    EXPLAIN_LOCK,
+    STOPPING,
+    get_predictor,
+    get_prepared,
+    run_stamp,
+    start_worker,
+    threshold_of,
+)
 from xand.constants import EXCLUDED, HEADS, POSITIVE
 from xand.fileio import atomic_write
-from pages.common.config import STATUS_TEXT, Selection
-from pages.common.services import (EXPLAIN_LOCK, STOPPING, get_predictor, get_prepared, run_stamp, start_worker,
-                                   threshold_of)
 
 
 def predictions_file(prep, run_dir: Path, stamp: float) -> Path:

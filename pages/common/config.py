@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
 from xand.constants import EXCLUDED, NEGATIVE, POSITIVE
 from xand.fileio import absolute_path
-
 
 PROJECT = Path(__file__).resolve().parents[2]
 

@@ -5,11 +5,22 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
 import numpy as np
 import streamlit as st
+
 from pages.common.config import Selection
-from pages.common.services import (EXPLAIN_LOCK, PREFETCH_BUSY, STOPPING, get_dataset, get_predictor, get_prepared,
-                                   run_stamp, start_worker, threshold_of)
+from pages.common.services import (
+    EXPLAIN_LOCK,
+    PREFETCH_BUSY,
+    STOPPING,
+    get_dataset,
+    get_predictor,
+    get_prepared,
+    run_stamp,
+    start_worker,
+    threshold_of,
+)
 
 
 @dataclass

@@ -3,16 +3,17 @@ choices, background workers. Heavy objects are ``st.cache_resource``; plain resu
 
 from __future__ import annotations
 
-import os
 import atexit
+import os
 import threading
 import time
 from pathlib import Path
+
 import streamlit as st
-from xand.fileio import absolute_path
+
 from pages.common.config import PROJECT, AppConfig, Selection
 from pages.common.text import fmt_num
-
+from xand.fileio import absolute_path
 
 EXPLAIN_LOCK = threading.Lock()  # one model computation at a time per process (see explain_view)
 

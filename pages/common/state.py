@@ -9,13 +9,29 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
 import streamlit as st
+
+from pages.common.config import (
+    DEMO_LABEL,
+    DISCLAIMER,
+    PROJECT,
+    PTBXL_LABEL,
+    AppConfig,
+    Selection,
+)
+from pages.common.services import (
+    attribution_methods,
+    default_run,
+    get_prepared,
+    list_runs,
+    method_choice,
+    set_torch_threads,
+    short_path,
+    train_hint,
+)
 from xand.constants import HEADS
 from xand.fileio import absolute_path
-from pages.common.config import DEMO_LABEL, DISCLAIMER, PROJECT, PTBXL_LABEL, AppConfig, Selection
-from pages.common.services import (attribution_methods, default_run, get_prepared, list_runs, method_choice,
-                                   set_torch_threads, short_path, train_hint)
-
 
 DEMO_TOKEN = "demo"  # the ``data`` URL parameter of the synthetic demo set
 

@@ -39,7 +39,6 @@ Hedström A. et al., Quantus: an explainable AI toolkit, JMLR 24(34) 2023 (MPRT 
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import time
@@ -52,8 +51,9 @@ import torch
 from torch import nn
 
 from xand.errors import DataError
-from xand.explain.attribution import ATTRIBUTION_METHODS, NEEDS_REFERENCES, attribute, eval_mode, method_kwargs
+from xand.explain.attribution import ATTRIBUTION_METHODS, NEEDS_REFERENCES, attribute, method_kwargs
 from xand.explain.scores import cas, pointing_game, rank_accuracy
+from xand.models.randomise import parameter_blocks, randomised  # noqa: F401 - part of the sanity API
 from xand.fileio import atomic_write_text
 
 SANITY_VERSION = 1
@@ -95,62 +95,6 @@ class SanityConfig:
 
 
 # --------------------------------------------------------------------------------------- randomisation
-
-def parameter_blocks(model: nn.Module, x: torch.Tensor, max_blocks: int = 6) -> list[list[str]]:
-    """The model's parameterised layers in forward order, grouped into at most ``max_blocks`` contiguous
-    blocks, **output side first** (the order of cascading randomisation).
-
-    Parameters
-    ----------
-    model : any registered model; ``x`` one input ``(1, 12, T)`` to trace the forward order with
-    max_blocks : number of groups (every layer is its own block when there are fewer layers)
-
-    Returns
-    -------
-    ``[[module name, ...], ...]``: block 0 holds the layers next to the output. Layers that the forward
-    pass does not reach (e.g. auxiliary heads) are left out: they cannot change the head's output.
-    """
-    order: list[str] = []
-    names = {m: n for n, m in model.named_modules()}
-    hooks = []
-    for mod in model.modules():
-        if any(True for _ in mod.parameters(recurse=False)):
-            hooks.append(mod.register_forward_hook(
-                lambda m, _i, _o: order.append(names[m]) if names[m] not in order else None))
-    try:
-        with torch.no_grad(), eval_mode(model):
-            model(x)
-    finally:
-        for h in hooks:
-            h.remove()
-    layers = order[::-1]  # output first
-    k = max(1, min(int(max_blocks), len(layers)))
-    bounds = np.linspace(0, len(layers), k + 1).round().astype(int)
-    return [layers[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
-
-
-def randomised(model: nn.Module, layers: list[str], seed: int = 0) -> nn.Module:
-    """A copy of ``model`` whose named ``layers`` are re-initialised with their own ``reset_parameters``
-    (Conv/Linear: PyTorch's Kaiming-uniform default; BatchNorm: unit scale, zero shift, fresh running
-    statistics). The original model is untouched; the generator state of the caller is restored."""
-    out = copy.deepcopy(model)
-    out.__dict__.pop("_xand_gradient_model", None)
-    mods = dict(out.named_modules())
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
-        for name in layers:
-            mod = mods[name]
-            reset = getattr(mod, "reset_parameters", None)
-            if callable(reset):
-                reset()
-            else:  # a layer without its own initialiser: a fresh normal draw at the same scale
-                for p in mod.parameters(recurse=False):
-                    with torch.no_grad():
-                        p.normal_(0.0, float(p.detach().std()) if p.numel() > 1 else 0.02)
-            if hasattr(mod, "reset_running_stats"):
-                mod.reset_running_stats()
-    return out.eval()
-
 
 def spearman_abs(a: np.ndarray, b: np.ndarray) -> float | None:
     """Spearman rank correlation of ``|a|`` and ``|b|`` over all (lead, time) samples; None when either

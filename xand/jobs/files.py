@@ -10,6 +10,7 @@ import os
 import re
 import time
 from pathlib import Path
+
 from xand.errors import XandError
 from xand.fileio import atomic_write_text
 

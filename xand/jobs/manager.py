@@ -13,9 +13,17 @@ import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
+
 from xand.errors import UnknownNameError, XandError
 from xand.fileio import absolute_path
-from xand.jobs.files import _flock, _mtime, _owner_file, _read_json, _read_text, _write_json
+from xand.jobs.files import (
+    _flock,
+    _mtime,
+    _owner_file,
+    _read_json,
+    _read_text,
+    _write_json,
+)
 from xand.jobs.records import Job, JobProgress, JobRunning, read_progress
 from xand.jobs.spec import LOCK_BUSY, PROJECT, START_GRACE_S, TrainJobSpec
 from xand.jobs.supervisor import _failure_reason

@@ -6,6 +6,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
 from xand.errors import XandError
 from xand.jobs.files import _last_line, _read_json, _read_jsonl, _tail_lines
 from xand.jobs.spec import ACTIVE, TrainJobSpec

@@ -7,10 +7,10 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
 from xand.constants import HEADS
 from xand.errors import DataError, UnknownNameError
 from xand.fileio import absolute_path
-
 
 STATUSES = ("starting", "running", "finished", "failed", "cancelled")
 

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
 from xand.fileio import atomic_write_text
 from xand.jobs.files import _last_error_line, _owner_file, _read_json, _write_json
 from xand.jobs.records import Job

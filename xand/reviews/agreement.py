@@ -12,10 +12,17 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+
 import pandas as pd
+
 from xand.constants import HEADS
 from xand.errors import UnknownNameError
-from xand.reviews.verdict import AGREEMENT_FIELDS, PLAUSIBLE_VALUES, PREDICTION_VALUES, ReviewError
+from xand.reviews.verdict import (
+    AGREEMENT_FIELDS,
+    PLAUSIBLE_VALUES,
+    PREDICTION_VALUES,
+    ReviewError,
+)
 
 
 def progress_table(current: pd.DataFrame) -> pd.DataFrame:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-import pandas as pd
 
+import pandas as pd
 
 #: Characters that make a spreadsheet read a cell as a formula (OWASP, "CSV injection").
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")

@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+
 from xand.reviews.verdict import MAX_REVIEWER_CHARS, ReviewError
 
 

@@ -30,18 +30,39 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
+
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
-from xand.reviews.agreement import Agreement, agreement_table, cohen_kappa, progress_table  # noqa: F401 - the store's API
-from xand.reviews.export import FORMULA_PREFIXES, csv_safe, to_csv  # noqa: F401
-from xand.reviews.schema import (MIGRATIONS, SCHEMA_VERSION, SCHEMA_VERSION_TABLE, VERDICTS,  # noqa: F401
-                                 SchemaVersionError)
-from xand.reviews.verdict import (AGREEMENT_FIELDS, COLUMNS, MAX_NOTE_CHARS, MAX_REVIEWER_CHARS,  # noqa: F401
-                                  PLAUSIBLE_VALUES, PREDICTION_VALUES, ReviewError, Verdict, canonical_reviewer,
-                                  normalise_leads, verdict_from_row)
 
+from xand.reviews.agreement import (  # noqa: F401 - the store's API
+    Agreement,
+    agreement_table,
+    cohen_kappa,
+    progress_table,
+)
+from xand.reviews.export import FORMULA_PREFIXES, csv_safe, to_csv  # noqa: F401
+from xand.reviews.schema import (  # noqa: F401
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    SCHEMA_VERSION_TABLE,
+    VERDICTS,
+    SchemaVersionError,
+)
+from xand.reviews.verdict import (  # noqa: F401
+    AGREEMENT_FIELDS,
+    COLUMNS,
+    MAX_NOTE_CHARS,
+    MAX_REVIEWER_CHARS,
+    PLAUSIBLE_VALUES,
+    PREDICTION_VALUES,
+    ReviewError,
+    Verdict,
+    canonical_reviewer,
+    normalise_leads,
+    verdict_from_row,
+)
 
 DEFAULT_FILE = "reviews.sqlite"
 

@@ -8,10 +8,11 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
+
 import pandas as pd
+
 from xand.constants import HEADS, LEADS
 from xand.errors import UnknownNameError, XandError
-
 
 #: Verdict vocabularies (stored as these strings).
 PREDICTION_VALUES: tuple[str, ...] = ("agree", "disagree")

@@ -36,11 +36,22 @@ streams come from ``numpy.random.SeedSequence(seed, spawn_key=(ecg_id,))``, so t
 depend on the number of worker processes, and the same seed gives byte-identical files.
 """
 
-from xand.data.synth.geometry import ADC_GAIN, DEVICES, HEADER_LEADS, LEAD_MATRIX, TERRITORY  # noqa: F401
-from xand.data.synth.statements import STATEMENTS, statements_frame  # noqa: F401
-from xand.data.synth.spec import RecordSpec, SynthConfig, build_specs  # noqa: F401
 from xand.data.synth.beats import BeatModel, Wave, qrs_extremes  # noqa: F401
 from xand.data.synth.findings import FINDINGS, build_model  # noqa: F401
+from xand.data.synth.geometry import (  # noqa: F401
+                                    ADC_GAIN,
+                                    DEVICES,
+                                    HEADER_LEADS,
+                                    LEAD_MATRIX,
+                                    TERRITORY,
+)
 from xand.data.synth.render import decimate, render, synth_record  # noqa: F401
-from xand.data.synth.writer import (SYNTHETIC_MARKER, _write_wfdb, config_json, is_synthetic,  # noqa: F401
-                                    synthesize)
+from xand.data.synth.spec import RecordSpec, SynthConfig, build_specs  # noqa: F401
+from xand.data.synth.statements import STATEMENTS, statements_frame  # noqa: F401
+from xand.data.synth.writer import (  # noqa: F401
+                                    SYNTHETIC_MARKER,
+                                    _write_wfdb,
+                                    config_json,
+                                    is_synthetic,
+                                    synthesize,
+)

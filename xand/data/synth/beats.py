@@ -4,8 +4,10 @@ TBME 2003; Sameni et al. 2007), whose onsets and offsets are the ground-truth fi
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import numpy as np
-from xand.data.synth.geometry import LEAD_MATRIX, _E45, _unit
+
+from xand.data.synth.geometry import _E45, LEAD_MATRIX, _unit
 from xand.data.synth.spec import RecordSpec
 
 

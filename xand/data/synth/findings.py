@@ -4,10 +4,18 @@ territory (Surawicz et al./AHA-ACCF-HRS 2009; Sokolow & Lyon 1949)."""
 from __future__ import annotations
 
 import numpy as np
+
 from xand.constants import LEADS
-from xand.data.synth.beats import BeatModel, Wave, _base_model, _qrs_wave, _scale_qrs, qrs_extremes
+from xand.data.synth.beats import (
+    BeatModel,
+    Wave,
+    _base_model,
+    _qrs_wave,
+    _scale_qrs,
+    qrs_extremes,
+)
 from xand.data.synth.geometry import TERRITORY, _unit
-from xand.data.synth.spec import RecordSpec, _SEVERITY_OF_LIKELIHOOD
+from xand.data.synth.spec import _SEVERITY_OF_LIKELIHOOD, RecordSpec
 from xand.data.synth.statements import STATEMENTS
 
 

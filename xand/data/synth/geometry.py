@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 
-
 #: Dower's inverse transform, rows I, II, V1..V6; columns Frank X (left), Y (feet), Z (back).
 DOWER = np.array([
     [0.632, -0.235, 0.059],

@@ -4,6 +4,7 @@ noise, decimation to 100 Hz and format-16 digitisation."""
 from __future__ import annotations
 
 import numpy as np
+
 from xand.constants import FIDUCIAL_KINDS
 from xand.data.synth.beats import BeatModel, _bump, _qrs_wave
 from xand.data.synth.findings import build_model

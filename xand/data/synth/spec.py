@@ -4,8 +4,10 @@ likelihoods, MI stage, device), drawn from per-record seeded streams."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
 import numpy as np
-from xand.data.synth.geometry import DEVICES, DEVICE_P
+
+from xand.data.synth.geometry import DEVICE_P, DEVICES
 from xand.data.synth.statements import STATEMENTS
 
 

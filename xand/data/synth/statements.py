@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-
 _STATEMENT_COLUMNS = ["description", "diagnostic", "form", "rhythm", "diagnostic_class",
                       "diagnostic_subclass", "Statement Category", "SCP-ECG Statement Description",
                       "AHA code", "aECG REFID", "CDISC Code", "DICOM Code"]

@@ -8,11 +8,13 @@ import os
 import sys
 from dataclasses import asdict
 from pathlib import Path
+
 import numpy as np
+
 from xand.constants import N_LEADS
 from xand.data.synth.geometry import ADC_GAIN, DEVICE_NOISE, HEADER_LEADS
 from xand.data.synth.render import synth_record
-from xand.data.synth.spec import RecordSpec, SynthConfig, _STAGE_TEXT, build_specs
+from xand.data.synth.spec import _STAGE_TEXT, RecordSpec, SynthConfig, build_specs
 from xand.data.synth.statements import STATEMENTS, statements_frame
 
 
@@ -30,8 +32,8 @@ def _write_wfdb(folder: Path, name: str, d: np.ndarray, fs: int) -> None:
 
 def _work(args) -> list[tuple[int, dict | None, str | None]]:
     """Worker: synthesise and write a chunk of records; returns (ecg_id, extras, error)."""
-    from xand.fiducials import Fiducials
     from xand.data.ptbxl_plus import bucket_of, write_fiducials
+    from xand.fiducials import Fiducials
 
     out_dir, specs, cfg = args
     out_dir = Path(out_dir)

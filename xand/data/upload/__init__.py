@@ -30,8 +30,19 @@ Circulation 115:1306-1324 (2007) (surface ECG amplitudes are a few mV at most).
 
 from __future__ import annotations
 
-from xand.data.upload.common import ACCEPTED, UNITS, UploadConfig, UploadedECG, signal_digest  # noqa: F401
-from xand.data.upload.formats import UPLOAD_EXTENSIONS, UPLOAD_FORMATS, UploadFormat, parse_upload  # noqa: F401
+from xand.data.upload.common import (  # noqa: F401
+           ACCEPTED,
+           UNITS,
+           UploadConfig,
+           UploadedECG,
+           signal_digest,
+)
+from xand.data.upload.formats import (  # noqa: F401
+           UPLOAD_EXTENSIONS,
+           UPLOAD_FORMATS,
+           UploadFormat,
+           parse_upload,
+)
 from xand.data.upload.model_view import input_seconds, model_window, predict_upload  # noqa: F401
 from xand.data.upload.save import save_upload  # noqa: F401
 

@@ -7,11 +7,23 @@ import csv
 import io
 from pathlib import Path
 from typing import Any
+
 import numpy as np
+
 from xand.constants import LEADS, N_LEADS
+from xand.data.upload.common import (
+    _INDEX_COLUMNS,
+    UploadConfig,
+    UploadedECG,
+    _check_rate,
+    _finish,
+    _is_number,
+    _lead_order,
+    _text,
+    _to_leads,
+    _units,
+)
 from xand.errors import DataError
-from xand.data.upload.common import (_INDEX_COLUMNS, UploadConfig, UploadedECG, _check_rate, _finish, _is_number,
-                                     _lead_order, _text, _to_leads, _units)
 
 
 def _precheck_npy(name: str, data: bytes) -> None:

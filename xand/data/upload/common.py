@@ -8,10 +8,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
+
 import numpy as np
+
 from xand.constants import LEADS, N_LEADS
 from xand.errors import DataError, UnknownNameError
-
 
 #: What the reviewer may upload, for messages.
 ACCEPTED = ("a WFDB .hea + .dat pair, a CinC .hea + .mat pair, or a CSV/NPY array of 12 leads "

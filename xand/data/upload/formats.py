@@ -6,11 +6,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
+
+from xand.data.upload.arrays import _read_csv, _read_npy
+from xand.data.upload.common import (
+    ACCEPTED,
+    UNITS,
+    UploadConfig,
+    UploadedECG,
+    _basename,
+    _sniff,
+    _suffix,
+)
+from xand.data.upload.wfdb import _read_cinc, _read_wfdb
 from xand.errors import DataError, UnknownNameError
 from xand.registry import Registry
-from xand.data.upload.arrays import _read_csv, _read_npy
-from xand.data.upload.common import ACCEPTED, UNITS, UploadConfig, UploadedECG, _basename, _sniff, _suffix
-from xand.data.upload.wfdb import _read_cinc, _read_wfdb
 
 
 @dataclass(frozen=True)

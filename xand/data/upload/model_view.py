@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from typing import Any
+
 import numpy as np
+
 from xand.data.upload.common import UploadedECG
 
 

@@ -7,6 +7,7 @@ import re
 import time
 from pathlib import Path
 from typing import Sequence
+
 from xand.data.upload.common import UploadedECG, _basename
 
 

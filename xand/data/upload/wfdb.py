@@ -7,13 +7,24 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
 import numpy as np
+
 from xand.constants import LEADS, N_LEADS
-from xand.data.matfile import load_val
 from xand.data.header import check_signal_gains, checked_gains, declared_rate
+from xand.data.matfile import load_val
+from xand.data.upload.common import (
+    _HEADER_UNITS,
+    ACCEPTED,
+    UploadConfig,
+    UploadedECG,
+    _check_rate,
+    _finish,
+    _lead_order,
+    _suffix,
+    _text,
+)
 from xand.errors import DataError
-from xand.data.upload.common import (_HEADER_UNITS, ACCEPTED, UploadConfig, UploadedECG, _check_rate, _finish,
-                                     _lead_order, _suffix, _text)
 
 
 @dataclass

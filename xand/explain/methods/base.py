@@ -11,9 +11,11 @@ import warnings
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Callable
+
 import numpy as np
 import torch
 from torch import Tensor, nn
+
 from xand.constants import N_LEADS
 from xand.errors import DataError
 from xand.registry import Registry

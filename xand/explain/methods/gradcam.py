@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import Tensor, nn
+
 from xand.constants import N_LEADS
 from xand.errors import DataError
 from xand.explain.methods.base import register_method

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
-from xand.explain.methods.base import gradient_model, make_baseline, register_method, seeded
+
+from xand.explain.methods.base import (
+    gradient_model,
+    make_baseline,
+    register_method,
+    seeded,
+)
 
 
 @register_method("gradshap")

@@ -7,9 +7,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import Tensor, nn
-from xand.errors import DataError
-from xand.explain.methods.base import IGConfig, gradient_model, make_baseline, register_method, seeded
 
+from xand.errors import DataError
+from xand.explain.methods.base import (
+    IGConfig,
+    gradient_model,
+    make_baseline,
+    register_method,
+    seeded,
+)
 
 _UNSET = object()  # "use IGConfig" (None already means "one batch" for internal_batch_size)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from torch import Tensor, nn
+
 from xand.explain.methods.base import gradient_model, register_method
 
 
