@@ -547,3 +547,44 @@ def test_the_upload_memory_benchmark_measures_a_case_in_a_fresh_process():
     assert not bad["accepted"] and "declares shape (12, 50000000)" in bad["refused"]
     files, fs = build_case("wfdb", 10.0)
     assert parse_upload(files, fs=fs).signal.shape == (12, 5000)
+
+
+def _rows(n: int = 1500, cols: int = 12) -> list[str]:
+    return [",".join(f"{np.sin(i / 30 + j):.3f}" for j in range(cols)) for i in range(n)]
+
+
+HEADER_12 = "I,II,III,aVR,aVL,aVF,V1,V2,V3,V4,V5,V6"
+
+
+def test_twelve_names_over_thirteen_values_drop_the_unnamed_index_column_not_v6():
+    """Review finding: the new reader named the time column lead I and dropped V6, silently."""
+    rows = _rows()
+    text = "\n".join([HEADER_12] + [f"{i / 500:.3f}," + r for i, r in enumerate(rows)])
+    u = parse_upload([("a.csv", text.encode())], fs=500)
+    np.testing.assert_allclose(u.signal[0], [float(r.split(",")[0]) for r in rows], atol=1e-6)
+    np.testing.assert_allclose(u.signal[11], [float(r.split(",")[11]) for r in rows], atol=1e-6)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("\n".join([HEADER_12] + [",".join(r.split(",")[:11]) for r in _rows()]), "12 column names but 11 values"),
+    (HEADER_12 + "\n", "has a header but no rows of values"),
+    (HEADER_12 + "\n# nothing recorded\n\n", "has a header but no rows of values"),
+])
+def test_a_table_whose_rows_do_not_fit_its_header_gets_one_clear_error(text, message):
+    """Review findings: these escaped as a raw IndexError from the new reader."""
+    with pytest.raises(DataError, match=message):
+        parse_upload([("a.csv", text.encode())], fs=500)
+
+
+def test_classic_mac_line_endings_are_read():
+    u = parse_upload([("a.csv", "\r".join([HEADER_12] + _rows()).encode())], fs=500)
+    assert u.signal.shape == (12, 1500)
+
+
+def test_a_first_line_longer_than_the_sniffing_window_is_judged_whole():
+    """One lead per line at 1 kHz x 20 s: a 64 kB cut after a "-" read as a header (Review finding)."""
+    a = np.round(np.random.default_rng(0).normal(size=(12, 20_000)) * 0.5, 3)
+    text = "\n".join(",".join(map(str, r)) for r in a).encode()
+    assert text.index(b"\n") > 65536
+    u = parse_upload([("w.csv", text)], fs=1000)
+    np.testing.assert_allclose(u.signal, a.astype(np.float32), atol=1e-6)

@@ -469,7 +469,9 @@ def xai_table(summary: "pd.DataFrame") -> "pd.DataFrame":
         row: dict[str, Any] = {"head": r["head"], "n": int(r["n"]), "n_positive": int(r.get("n_positive", r["n"])),
                                "skipped": int(r.get("n_skipped", 0)),
                                "PG undefined": int(r.get("pointing_game_undefined", 0)),
-                               "chance": r.get("chance_mean")}
+                               "chance": r.get("chance_mean"),
+                               # the Pointing Game's own chance (regions for a wave-level method)
+                               "PG chance": r.get("chance_pg_mean", r.get("chance_mean"))}
         for label, stem in XAI_COLUMNS:
             if f"{stem}_mean" not in r.index:
                 continue

@@ -119,7 +119,8 @@ def _mat_bytes(st):
 def _csv_bytes(st):
     @st.composite
     def build(draw):
-        kind = draw(st.sampled_from(["ok", "nan", "text", "ragged", "wide", "empty", "junk"]))
+        kind = draw(st.sampled_from(["ok", "nan", "text", "ragged", "wide", "empty", "junk", "header", "index",
+                                     "short_rows", "cr", "header_only"]))
         n = draw(st.integers(800, 3000))
         arr = (_signal(draw(st.integers(0, 2 ** 31 - 1)), n).T / 1000.0).round(4)
         text = "\n".join(",".join(map(str, r)) for r in arr)
@@ -133,6 +134,18 @@ def _csv_bytes(st):
             text = ",".join(["0.1"] * draw(st.integers(13, 5000)))
         elif kind == "empty":
             text = ""
+        elif kind in ("header", "index", "short_rows", "header_only"):
+            names = ",".join(LEADS)
+            rows = text.split("\n")
+            if kind == "index":  # 12 names over 13 values: an unnamed index column first
+                rows = [f"{i},{r}" for i, r in enumerate(rows)]
+            elif kind == "short_rows":
+                rows = [r.rsplit(",", draw(st.integers(1, 11)))[0] for r in rows]
+            elif kind == "header_only":
+                rows = draw(st.sampled_from([[], ["# none"], [""]]))
+            text = "\n".join([names] + rows)
+        elif kind == "cr":
+            text = text.replace("\n", "\r")
         elif kind == "junk":
             return draw(st.binary(max_size=400))
         return text.encode()

@@ -21,6 +21,7 @@ from pages.common.services import (
     start_worker,
     threshold_of,
 )
+from xand.errors import XandError
 
 
 @dataclass
@@ -105,9 +106,9 @@ def explain_view(data_dir: str, cache_dir: str, plus_dir: str | None, run_dir: s
     pred = get_predictor(run_dir, stamp)
     from xand.explain.xai import explain_record
 
-    try:
+    try:  # the finding scores are extras: a dataset without this record's statements only loses them
         codes = get_dataset(data_dir).meta.loc[int(ecg_id), "scp_codes"]
-    except KeyError:
+    except (KeyError, XandError):
         codes = None
     # One explanation at a time per process: Captum's layer methods hook the shared models, and two
     # at once on 2 cores only slow each other down. (No perturbation: Review does not show it.)

@@ -194,11 +194,13 @@ def sanity_for(sel: Selection, head: str, method: str, found: dict | None | obje
     measured_on = Path(str(found["info"].get("data", ""))).name or "another dataset"
     where = measured_on + ("" if same else ", another dataset than the one shown")
     rho, chance = row.get("spearman_random_median"), row.get("chance_mean")
+    chance_pg = row.get("chance_pg_mean", chance)
     detail = (f"With random weights the map's rank correlation with the trained one is "
               f"{'—' if rho is None else f'{rho:.2f}'}; a random network scores Pointing Game "
               f"{fmt_num(row.get('pointing_game_random'))} and CAS {fmt_num(row.get('cas_random'))} against the "
               f"trained {fmt_num(row.get('pointing_game_trained'))} / {fmt_num(row.get('cas_trained'))}, chance "
-              f"{fmt_num(chance)} (n = {row['n']}, {where}, {cfg.get('split')} split; Adebayo et al. 2018).")
+              f"{fmt_num(chance_pg)} / {fmt_num(chance)} (n = {row['n']}, {where}, {cfg.get('split')} split; "
+              f"Adebayo et al. 2018).")
     if row.get("passed") is True:
         label = "passes the randomisation check"
     elif row.get("passed") is False:

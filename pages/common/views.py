@@ -103,8 +103,10 @@ def finding_scores_table(view: View) -> None:
         pg, ca = f["pointing_game"], f["cas"]
         pg_txt = "undefined" if pg["value"] is None else ("hit" if pg["value"] == 1.0 else "miss")
         ca_txt = "undefined" if ca["value"] is None else f"{ca['value']:.2f}"
-        st.caption(f"{code} ({f['description']}; {f['regions']}): Pointing Game {pg_txt}, CAS {ca_txt} "
-                   f"(chance {ca['chance']:.2f})")
+        pg_chance = pg.get("chance")
+        st.caption(f"{code} ({f['description']}; {f['regions']}): Pointing Game {pg_txt}"
+                   + ("" if pg_chance is None else f" (chance {pg_chance:.2f})")
+                   + f", CAS {ca_txt} (chance {ca['chance']:.2f})")
 
 
 _COMPLETENESS = "sum(attribution) − (f(x) − f(baseline)), in logits"
@@ -185,6 +187,7 @@ def sanity_section(sel) -> None:
     for (h, m), s in checked.items():
         r = s["row"]
         rows.append({"head": h, "method": m, "verdict": s["label"], "n": r["n"], "chance": r["chance_mean"],
+                     "PG chance": r.get("chance_pg_mean", r["chance_mean"]),
                      "PG trained": r["pointing_game_trained"], "PG random": r["pointing_game_random"],
                      "CAS trained": r["cas_trained"], "CAS random": r["cas_random"],
                      "rank acc. trained": r["rank_accuracy_trained"], "rank acc. random": r["rank_accuracy_random"],
@@ -202,7 +205,9 @@ def sanity_section(sel) -> None:
                                 if c not in ("head", "method", "verdict", "n", "cascade (output → input)")})
     info = next(iter(checked.values()))["where"]
     st.caption(f"Measured on {info}. Per row: n = explained positive ECGs of that head; chance = the mask's "
-               "coverage; cascade = the rank correlation after randomising each further block.")
+               "coverage (of CAS and rank accuracy); PG chance = the Pointing Game's own (for the wave-level "
+               "methods the share of wave segments inside the mask, as the game is played on segments); "
+               "cascade = the rank correlation after randomising each further block.")
 
 
 def provenance_note(sel, real: bool | None = None) -> None:

@@ -187,7 +187,8 @@ def benchmark(args: Any) -> dict:
             print(f"{r['case']:20} FAILED: {r['error']}")
             continue
         peak = "n/a" if r["peak_mb"] is None else f"{r['peak_mb']:6.1f} MB"
-        what = (f"accepted, signal {r['signal_mb']:.1f} MB, peak {r['x_signal']:.1f}x" if r["accepted"]
+        ratio = "n/a" if r.get("x_signal") is None else f"{r['x_signal']:.1f}x"
+        what = (f"accepted, signal {r['signal_mb']:.1f} MB, peak {ratio}" if r["accepted"]
                 else f"refused: {r['refused'][:90]}")
         print(f"{r['case']:20} input {r['input_mb']:6.2f} MB  {r['seconds']:7.3f} s  peak +{peak}  {what}")
     return {"rows": rows}

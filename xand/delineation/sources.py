@@ -74,3 +74,14 @@ def record_fiducials(ecg: np.ndarray, fs: float, ecg_id: int, plus_dir: str | Pa
         return ptbxl_plus.read_fiducials(plus_dir, ecg_id, fs=fs, n_samples=ecg.shape[1], strict=False)
     return _delineation_source(cache_dir)(ecg_id, ecg, fs, fs, ecg.shape[1])
 
+
+def plus_folder(source: str, data_dir: str | Path) -> Path | None:
+    """The PTB-XL+ folder a fiducial ``source`` (as in :func:`resolve_fiducial_source`) reads per record,
+    or None for the project's delineation: ``"auto"`` -> ``data_dir`` when it has PTB-XL+ points,
+    ``"ptbxl+"`` -> ``data_dir``, ``"delineation"`` -> None, a path -> that folder."""
+    if source == "delineation":
+        return None
+    if source == "auto":
+        return Path(data_dir) if has_ptbxl_plus(data_dir) else None
+    return Path(data_dir) if source == "ptbxl+" else Path(source)
+

@@ -262,7 +262,8 @@ def faithfulness_check(run_dir: str | Path, data_dir: str | Path, cfg: Faithfuln
         predict = _predict_fn(model, target, next(model.parameters()).device)
         x = case.x[0].detach().cpu().numpy()
         for method in cfg.methods:
-            refs = references_for(method, pred, data_dir, case.head) if method in NEEDS_REFERENCES else None
+            refs = (references_for(method, pred, data_dir, case.head, cfg.fiducial_source, cache_dir)
+                    if method in NEEDS_REFERENCES else None)
             amap = attribute(model, case.x, target, method, **method_kwargs(method, case.segments, refs)).map
             f = faithfulness(predict, x, amap, width, cfg.n_random, cfg.n_subsets, seed=cfg.seed + case.ecg_id)
             per_ecg.append({"ecg_id": case.ecg_id, "head": case.head, "method": method,

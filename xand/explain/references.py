@@ -54,21 +54,21 @@ def reference_bank(predictor, data_dir: str | Path, head: str, n: int = 32, seed
 
 
 @lru_cache(maxsize=4)
-def _templates(predictor, data_dir: str, head: str, n: int, seed: int, split: str, fiducial_source: str):
+def _templates(predictor, data_dir: str, head: str, n: int, seed: int, split: str, plus_dir: str | None,
+               cache_dir: str | None):
     from xand.data.ptbxl import PTBXL
-    from xand.explain.waves import segment_labels, templates_from
     from xand.data.records import load_at_rates
-    from xand.delineation.sources import resolve_fiducial_source
+    from xand.delineation.sources import record_fiducials
+    from xand.explain.waves import segment_labels, templates_from
 
     ds = PTBXL(data_dir)
     ids = _negatives(ds, data_dir, head, split, n, seed)
-    _, get_fid = resolve_fiducial_source(fiducial_source, data_dir)
     fs = int(predictor.preprocess_cfg.fs)
     xs, labs = [], []
     for i in ids:
         ecg, ecg_hi, fs_hi = load_at_rates(ds, int(i), fs)
         x = predictor.prepare_input(ecg, fs)[0].cpu().numpy().astype(np.float32)
-        fid = get_fid(int(i), ecg_hi, fs_hi, fs, ecg.shape[-1])
+        fid = record_fiducials(ecg_hi, fs_hi, int(i), plus_dir, cache_dir)
         fid = fid if float(fid.fs) == fs else fid.resample(fs)
         xs.append(x)
         labs.append(segment_labels(fid, x.shape[-1]))
@@ -76,19 +76,27 @@ def _templates(predictor, data_dir: str, head: str, n: int, seed: int, split: st
 
 
 def wave_template_bank(predictor, data_dir: str | Path, head: str, n: int = 32, seed: int = 0,
-                       split: str = "train", fiducial_source: str = "auto"):
+                       split: str = "train", fiducial_source: str = "auto", cache_dir: str | Path | None = None):
     """:class:`xand.explain.waves.WaveTemplates` of ``split``-split negatives for ``head`` (cached): the
     normal shape of every lead x segment, the in-distribution replacement of ``waves_template``.
 
-    The negatives are cut at their fiducials from ``fiducial_source`` (``xand.delineation.sources.
-    resolve_fiducial_source``: PTB-XL+ when the folder has it, else the project's delineation).
+    The negatives are cut at their fiducials as the explained records are (``fiducial_source``, as in
+    ``xand.delineation.sources.plus_folder``: PTB-XL+ points for a record that has them, else the
+    project's delineation, cached in ``cache_dir``), so that a record and its templates share one
+    definition of where each wave starts and ends.
     """
-    return _templates(predictor, str(data_dir), head, int(n), int(seed), split, fiducial_source)
+    from xand.delineation.sources import plus_folder
+
+    plus = plus_folder(fiducial_source, data_dir)
+    return _templates(predictor, str(data_dir), head, int(n), int(seed), split,
+                      None if plus is None else str(plus), None if cache_dir is None else str(cache_dir))
 
 
-def references_for(method: str, predictor, data_dir: str | Path, head: str):
+def references_for(method: str, predictor, data_dir: str | Path, head: str, fiducial_source: str = "auto",
+                   cache_dir: str | Path | None = None):
     """What ``method`` (a name in ``NEEDS_REFERENCES``) integrates or replaces from: wave templates for
-    ``waves_template``, reference ECGs for the others."""
+    ``waves_template`` (cut at fiducials from ``fiducial_source``, see :func:`wave_template_bank`),
+    reference ECGs for the others."""
     if method == "waves_template":
-        return wave_template_bank(predictor, data_dir, head)
+        return wave_template_bank(predictor, data_dir, head, fiducial_source=fiducial_source, cache_dir=cache_dir)
     return reference_bank(predictor, data_dir, head)

@@ -342,7 +342,7 @@ def sanity_check(run_dir: str | Path, data_dir: str | Path, cfg: SanityConfig | 
             return None
         from xand.explain.references import references_for
 
-        return references_for(method, pred, data_dir, head)
+        return references_for(method, pred, data_dir, head, cfg.fiducial_source, cache_dir)
 
     def work(case) -> None:
         model, target = pred.model(case.head), int(pred.target(case.head))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +104,13 @@ def _head_lines(name: str, data: bytes, limit: int = 65536) -> tuple[list[str], 
     if b"\x00" in data[:4096]:
         raise DataError(name, "is a binary file, not text", "a text file (CSV or WFDB header)")
     head = data[:limit]
-    if len(data) > limit:
+    while len(head) < len(data) and sum(1 for ln in head.splitlines()[:-1]
+                                        if ln.strip() and not ln.lstrip().startswith(b"#")) < 2:
+        # a first line longer than the limit (one lead per line): read on to the end of the next line,
+        # never judge a line cut in the middle of a number (a cut after "-" or "e" reads as a header)
+        end = data.find(b"\n", len(head))
+        head = data[: len(data) if end < 0 else end + 1]
+    if len(head) < len(data):
         head = head[: head.rfind(b"\n") + 1] or head  # whole lines only
     text = _text(name, head)
     found: list[str] = []
@@ -121,6 +128,8 @@ def _head_lines(name: str, data: bytes, limit: int = 65536) -> tuple[list[str], 
 
 def _read_csv(files: dict[str, bytes], fs: Any, units: str, cfg: UploadConfig) -> UploadedECG:
     (name, data), = files.items()
+    if b"\r" in data[:65536] and b"\n" not in data[:65536]:
+        data = data.replace(b"\r", b"\n")  # classic Mac line endings: numpy's reader splits on \n only
     _precheck_csv_size(name, data, fs, cfg)
     lines, header_skip = _head_lines(name, data)
     if not lines:
@@ -143,9 +152,11 @@ def _read_csv(files: dict[str, bytes], fs: Any, units: str, cfg: UploadConfig) -
     arr = None
     for encoding in ("utf-8-sig", "latin-1"):
         try:  # numpy's C reader straight from the bytes into float32: no decoded copy, no float64 frame
-            arr = np.loadtxt(io.BytesIO(data), delimiter=None if delim == " " else delim, dtype=np.float32,
-                             comments="#", skiprows=header_skip if has_header else 0, usecols=usecols,
-                             ndmin=2, encoding=encoding, quotechar='"')
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", "loadtxt: input contained no data")  # said below
+                arr = np.loadtxt(io.BytesIO(data), delimiter=None if delim == " " else delim, dtype=np.float32,
+                                 comments="#", skiprows=header_skip if has_header else 0, usecols=usecols,
+                                 ndmin=2, encoding=encoding, quotechar='"')
             break
         except UnicodeDecodeError:
             continue
@@ -153,6 +164,14 @@ def _read_csv(files: dict[str, bytes], fs: Any, units: str, cfg: UploadConfig) -
             break  # a non-numeric cell, an empty one or a ragged row: the slow path says which
     if arr is None:
         arr = _parse_slowly(name, data, delim, has_header, usecols)
+    if arr.size == 0:
+        raise DataError(name, "has a header but no rows of values" if has_header else "has no rows of values",
+                        "rows of 12 lead values")
+    if names is not None and usecols is None and arr.shape[1] == N_LEADS + 1:
+        arr = arr[:, 1:]  # 12 names over 13 values: an unnamed index column first (as pandas reads it)
+    if names is not None and arr.shape[1] != len(names):
+        raise DataError(name, f"has {len(names)} column names but {arr.shape[1]} values per row",
+                        f"one value per lead column ({', '.join(LEADS)})")
     if names is not None:
         arr = arr[:, _lead_order(name, names)].T
         order = "by the header's lead names"

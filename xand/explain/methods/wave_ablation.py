@@ -48,12 +48,14 @@ def null_networks(model: nn.Module, x: Tensor, k: int) -> list[nn.Module]:
     """``k`` copies of ``model`` with every layer the forward pass reaches re-initialised (seeds
     ``NULL_SEED + j``; ``xand.models.randomise``): untrained networks of the same architecture, what any
     network would do with the same input. Nothing of the trained weights is left in them, so they are
-    cached per architecture (class, parameter names and shapes, input shape, device), at most 4. (A
+    cached per architecture (the module tree's repr, parameter names and shapes, input shape, device),
+    at most 4. (A
     layer without its own ``reset_parameters`` is drawn at its trained scale: none in the registered
     models.)"""
     from xand.models.randomise import parameter_blocks, randomised
 
-    key = (type(model).__qualname__, tuple((n, tuple(p.shape)) for n, p in model.named_parameters()),
+    # repr: strides, padding and other options that change the function without changing a weight shape
+    key = (repr(model), tuple((n, tuple(p.shape)) for n, p in model.named_parameters()),
            tuple(x.shape[1:]), str(x.device), int(k))
     if key not in _NULLS:
         layers = [n for block in parameter_blocks(model, x) for n in block]
