@@ -39,7 +39,7 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path, split: str = "test",
     """Metrics of a trained run on a PTB-XL-layout dataset or, zero-shot, on a CinC-format folder.
 
     The run's own preprocessing (sampling rate, filters, normalisation) and validation-tuned thresholds are
-    restored through ``xand.training.trainer.load_run``; nothing is re-tuned on the evaluated data.
+    restored through ``xand.training.predictor.load_run``; nothing is re-tuned on the evaluated data.
 
     Parameters
     ----------

@@ -312,7 +312,7 @@ def sanity_check(run_dir: str | Path, data_dir: str | Path, cfg: SanityConfig | 
 
     Parameters
     ----------
-    run_dir : a training run (``xand.training.trainer.load_run``)
+    run_dir : a training run (``xand.training.predictor.load_run``)
     data_dir : PTB-XL-layout folder (read only); its fiducials (PTB-XL+ or own delineation) give the masks
     cfg : :class:`SanityConfig`
     cache_dir : delineation cache (None: none)

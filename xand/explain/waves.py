@@ -11,8 +11,11 @@ that segment is taken away on every beat of the lead (``captum.attr.FeatureAblat
 Samples that no segment covers (before the first mark, a wave the delineation did not find) are one
 extra feature per lead, ablated too but reported apart (``segment = "other"``).
 
-The map returned is on samples (every sample carries its feature's value), so the Pointing Game, CAS,
-the ATTR strip and the faithfulness metrics apply unchanged; :func:`wave_table` gives the 12 x 6 table.
+The map returned is on samples (every sample carries its feature's value), so CAS, the ATTR strip and
+the faithfulness metrics apply unchanged; the Pointing Game is played on the segments (:func:`region_ids`,
+``xand.explain.scores.pointing_game``); :func:`wave_table` gives the 12 x 6 table. The normal wave
+templates (:class:`WaveTemplates`, :func:`templates_from`, :func:`template_fill`) are the in-distribution
+removal of ``waves_template``.
 
 References
 ----------

@@ -143,7 +143,7 @@ def explain_ecg(predictor: Any, ecg: np.ndarray, fs: float, head: str, method: s
 
     Parameters
     ----------
-    predictor : ``xand.training.trainer.Predictor`` (``.model(head)``, ``.target(head)``, ``.prepare_input``,
+    predictor : ``xand.training.predictor.Predictor`` (``.model(head)``, ``.target(head)``, ``.prepare_input``,
         ``.preprocess_cfg``)
     ecg : ``(12, T)`` float32 mV, ``LEADS`` order
     fs : sampling rate of ``ecg`` (Hz)
@@ -440,7 +440,7 @@ def xai_batch(run_dir: str | Path, data_dir: str | Path, split: str = "test", me
 
     Parameters
     ----------
-    run_dir : a training run (``xand.training.trainer.load_run``)
+    run_dir : a training run (``xand.training.predictor.load_run``)
     data_dir : PTB-XL-layout folder (read only)
     split : "train", "val" or "test" (PTB-XL folds)
     method : attribution method; ``compare_method`` (default GradientShap) gives the cross-method cosine
