@@ -38,17 +38,19 @@ def _registries():
     from xand.explain.attribution import ATTRIBUTION_METHODS, BASELINES
     from xand.explain.removal import REMOVALS
     from xand.models.networks import MODELS
+    from xand.cli.bench import BENCHES
     from xand.training.losses import LOSSES
 
     return {"model": MODELS, "attribution method": ATTRIBUTION_METHODS, "IG baseline": BASELINES,
-            "removal": REMOVALS, "loss": LOSSES, "upload format": UPLOAD_FORMATS, "delineator": DELINEATORS}
+            "removal": REMOVALS, "loss": LOSSES, "upload format": UPLOAD_FORMATS, "delineator": DELINEATORS,
+            "benchmark": BENCHES}
 
 
 @pytest.mark.parametrize("kind", list(_registries()))
 def test_every_registry_names_the_valid_entries_on_an_unknown_name(kind):
     reg = _registries()[kind]
     assert isinstance(reg, Registry) and reg.kind == kind and len(reg) >= 2
-    assert reg.names()[0] == reg.default
+    assert reg.default is None or reg.names()[0] == reg.default  # benchmarks have no default
     with pytest.raises(UnknownNameError) as exc:
         reg.get("no-such-thing")
     assert all(name in str(exc.value) for name in reg.names())

@@ -1,5 +1,5 @@
 """One registry style for every pluggable part: models, attribution methods, baselines, removal
-operators, delineators, losses and upload formats.
+operators, delineators, losses, upload formats and benchmarks.
 
 After timm's ``register_model`` / ``create_model``: a module declares ``MODELS = Registry("model")`` and
 decorates each implementation with ``@MODELS.register("name")``; callers look names up with

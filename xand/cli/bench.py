@@ -5,18 +5,17 @@ from __future__ import annotations
 import argparse
 import importlib
 
+from xand.registry import Registry
+
 NAME = "bench"
 HELP = "benchmarks: prepare throughput, training/inference ECG/s, explanation latency, delineation time, concurrent review saves, upload peak memory"
 
-#: what -> module whose ``benchmark(args) -> dict`` runs it
-BENCHES = {
-    "prepare": "xand.bench.prepare",
-    "train": "xand.bench.train",
-    "explain": "xand.bench.explain",
-    "delineate": "xand.bench.delineate",
-    "reviews": "xand.bench.reviews",
-    "upload": "xand.bench.upload",
-}
+#: benchmark name -> the module whose ``benchmark(args) -> dict`` runs it (imported only when it runs, so
+#: that ``python -m xand`` stays light)
+BENCHES: Registry[str] = Registry("benchmark")
+for _name in ("prepare", "train", "explain", "delineate", "reviews", "upload"):
+    BENCHES.register(_name, f"xand.bench.{_name}")
+del _name
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -34,6 +33,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    mod = importlib.import_module(BENCHES[args.what])
+    mod = importlib.import_module(BENCHES.get(args.what))
     mod.benchmark(args)
     return 0
