@@ -137,10 +137,11 @@ def benchmark(args: Any) -> dict:
                          "median_abs_delta": statistics.median(deltas), "max_abs_delta": max(deltas)})
         model_cpu = model.to("cpu")
     thr = _throughput(model_cpu, target, xs)
+    waves = _wave_rows(model_cpu, target, xs, ecgs)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     figures = {"model": model_desc, "inputs": source, "n_ecg": len(xs), "repeats": repeats,
                "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "load_avg_1min": load,
-               "project_config": asdict(cfg), "ig": rows, "batch_xai_ecg_per_s": thr}
+               "project_config": asdict(cfg), "ig": rows, "batch_xai_ecg_per_s": thr, "waves": waves}
     if getattr(args, "json", False):
         print(json.dumps(figures, indent=2))
     else:
@@ -155,7 +156,48 @@ def benchmark(args: Any) -> dict:
               "summed over threads (robust to other load; idle wall ~ CPU / threads)")
         print(f"batch XAI throughput (IG + GradientShap + perturbation + lead drop + scores, CPU): "
               f"{thr:.2f} ECG/s")
+        print("wave-level attribution of one ECG x head (72 lead x wave features + 12 'other', CPU, median "
+              "over ECGs), beside Captum's FeatureAblation with one feature per sample block as the default:")
+        for r in waves:
+            print(f"  {r['config']:58s} {r['median_ms']:7.0f} ms")
     return figures
+
+
+def _wave_rows(model: nn.Module, target: int, xs: list[Tensor], ecgs: list[np.ndarray]) -> list[dict]:
+    """Latency of the wave-level methods per ECG (the bench ECGs delineated at 100 Hz, templates from
+    the same ECGs: only the timing is measured), beside Captum's FeatureAblation with its default
+    feature mask (every sample its own feature is out of reach: 12,000 forward passes; 10-sample blocks)."""
+    from captum.attr import FeatureAblation
+
+    from xand.delineation.methods import delineate
+    from xand.explain.waves import segment_labels, templates_from
+
+    labels = [segment_labels(delineate(e, 100.0), x.shape[-1]) for e, x in zip(ecgs, xs)]
+    tpl = templates_from(np.stack([x[0].numpy() for x in xs]), np.stack(labels))
+    blocks = torch.as_tensor(np.arange(xs[0].shape[1] * xs[0].shape[2]).reshape(xs[0].shape[1:]) // 10)[None]
+    configs = {
+        "waves (linear removal)": lambda x, lab: attribute(model, x, target, "waves", segments=lab),
+        "waves_template, null calibration with 8 nulls (default)":
+            lambda x, lab: attribute(model, x, target, "waves_template", segments=lab, references=tpl),
+        "waves_template, 4 nulls": lambda x, lab: attribute(model, x, target, "waves_template", segments=lab,
+                                                           references=tpl, n_null=4),
+        "waves_template, per unit of change (l2)": lambda x, lab: attribute(model, x, target, "waves_template",
+                                                                           segments=lab, references=tpl,
+                                                                           normalise="l2"),
+        "Captum FeatureAblation, 10-sample blocks (1,200 features)":
+            lambda x, lab: FeatureAblation(model).attribute(x, target=target, feature_mask=blocks,
+                                                            perturbations_per_eval=64),
+    }
+    out = []
+    for name, fn in configs.items():
+        times = []
+        for x, lab in zip(xs, labels):
+            fn(x, lab)  # warm-up (the null networks are built once per architecture)
+            t0 = time.perf_counter()
+            fn(x, lab)
+            times.append(time.perf_counter() - t0)
+        out.append({"config": name, "median_ms": 1000 * statistics.median(times)})
+    return out
 
 
 def _throughput(model: nn.Module, target: int, xs: list[Tensor]) -> float:
