@@ -4,18 +4,26 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
 from pages.common import (
+    current_record,
+    fmt_score,
+    get_prepared,
     page_selection,
-    current_record, fmt_score, get_prepared, predictor_for, record_header, set_url, status_of, table_for,
+    predictor_for,
+    record_header,
+    set_url,
+    status_of,
+    table_for,
     view_for,
 )
-from xand.errors import XandError
 from pages.common.views import PLOT_CONFIG
-from xand.figures.printout import ecg_figure, wave_heatmap_figure
+from xand.errors import XandError
 from xand.explain.scores import cosine
+from xand.figures.printout import ecg_figure, wave_heatmap_figure
 
 sel = page_selection()
 st.title("Compare heads")
@@ -79,8 +87,9 @@ for h, v in views.items():
                      title=f"ecg_id {ecg_id} · head {h} · {sel.method} · p = {v.probability:.3f} ({v.decision})"
                            f" · PG {fmt_score(v.pg)} · CAS {fmt_score(v.cas)}")
     st.plotly_chart(fig, theme=None, config=PLOT_CONFIG, key=f"compare_figure_{h}")
-    if v.waves is not None:  # wave-level attribution: the lead x wave table of this head
-        st.plotly_chart(wave_heatmap_figure(v.waves, title=f"{h}: drop of the logit when a wave is removed"),
+    if v.waves is not None and np.isfinite(v.waves).any():  # wave-level attribution: this head's table
+        st.plotly_chart(wave_heatmap_figure(v.waves, title=f"{h}: {v.waves_label} when a wave is replaced",
+                                            value_label=v.waves_label),
                         theme=None, config=PLOT_CONFIG, key=f"compare_waves_{h}")
 st.caption(f"25 mm/s, 10 mm/mV. Per head: **CLIN** its clinical region (blue), **ATTR** its {sel.method} "
            "attribution (white → yellow → orange → red); the trace turns orange/red where attribution is high.")

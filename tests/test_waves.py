@@ -230,3 +230,19 @@ def test_template_ablation_without_templates_is_refused():
     lab = segment_labels(_fid(), T)
     with pytest.raises(DataError, match="templates"):
         attribute(ReadsST(), torch.zeros(1, N_LEADS, T), 0, "waves_template", segments=lab)
+
+
+def test_the_chart_says_what_a_wave_value_is():
+    """Found clicking through: the null-calibrated heatmap was labelled "logit drop" (its cells reach
+    +-1000, ratios to what untrained networks do)."""
+    from xand.explain.waves import wave_value_label
+
+    lab = segment_labels(_fid(), T)
+    from xand.explain.waves import templates_from
+
+    tpl = templates_from(np.stack([_normal()] * 2), np.stack([lab] * 2))
+    x = torch.as_tensor(_normal())[None]
+    a = attribute(ReadsST(), x, 0, "waves_template", segments=lab, references=tpl, n_null=2)
+    assert wave_value_label(a.params) == "logit drop / mean drop of untrained networks"
+    assert wave_value_label(attribute(ReadsST(), x, 0, "waves", segments=lab).params) == "logit drop"
+    assert "per unit of change" in wave_value_label({"normalise": "l2"})

@@ -50,6 +50,7 @@ class View:
     mask_reason: str | None = None
     mask_source: str = ""
     waves: np.ndarray | None = None  # (12, 6) lead x wave attribution of a wave-level method
+    waves_label: str = "logit drop"  # what the values of ``waves`` are (xand.explain.waves.wave_value_label)
     findings: dict = field(default_factory=dict)  # code -> scores against that statement's own mask
     fiducials: object | None = None  # xand.fiducials.Fiducials the mask was built from (any grid)
 
@@ -58,6 +59,7 @@ class View:
                          findings: dict | None = None, fiducials=None) -> "View":
         """The plain-array view of an ``xand.explain.xai.Explanation`` (the one conversion, for every page)."""
         from xand.explain.attribution import NEEDS_SEGMENTS
+        from xand.explain.waves import wave_value_label
 
         return cls(
             ecg_id=int(ecg_id), head=e.head, method=e.method, fs=float(e.fs), probability=float(e.probability),
@@ -67,7 +69,7 @@ class View:
             lead_drop=_opt_array(e.lead_drop), seconds=float(e.seconds), note=e.attribution.note,
             mask_reason=e.mask_reason, mask_source=mask_source,
             waves=_wave_table(e) if e.method in NEEDS_SEGMENTS else None,
-            findings=findings or {}, fiducials=fiducials)
+            waves_label=wave_value_label(e.attribution.params), findings=findings or {}, fiducials=fiducials)
 
     @property
     def pg(self) -> dict | None:

@@ -144,10 +144,12 @@ def lead_charts(view: View | None, key: str) -> None:
         c1.info("Lead importance undefined: the map has no positive attribution.")
     if view.lead_drop is not None:
         c2.plotly_chart(lead_drop_figure(view.lead_drop), theme=None, config=PLOT_CONFIG, key=f"{key}_drop")
-    if view.waves is not None:
-        st.plotly_chart(wave_heatmap_figure(view.waves, title=f"{view.head}: drop of the logit when a wave is "
-                                            "removed (each lead x wave, all beats)"),
+    if view.waves is not None and np.isfinite(view.waves).any():
+        st.plotly_chart(wave_heatmap_figure(view.waves, title=f"{view.head}: {view.waves_label} when a wave is "
+                                            "replaced (each lead x wave, all beats)", value_label=view.waves_label),
                         theme=None, config=PLOT_CONFIG, key=f"{key}_waves")
+    elif view.waves is not None:
+        st.info("No wave to attribute: no P, QRS or T wave was delineated on any lead of this ECG.")
 
 
 @st.fragment(run_every=1.0)

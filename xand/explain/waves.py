@@ -95,6 +95,16 @@ def run_lines(x: np.ndarray, groups: np.ndarray) -> np.ndarray:
     return out
 
 
+def wave_value_label(params: dict) -> str:
+    """What a wave-level map's values are, in words for a chart (from ``Attribution.params``)."""
+    normalise = params.get("normalise")
+    if normalise == "null":
+        return "logit drop / mean drop of untrained networks"
+    if normalise == "l2":
+        return "logit drop per unit of change (L2)"
+    return "logit drop"
+
+
 def wave_table(attr_map: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """``(12, 6)`` the attribution of each lead x segment (the value its samples carry; NaN where the lead
     has no such segment)."""

@@ -517,19 +517,21 @@ def lead_drop_figure(drop: np.ndarray, title: str = "Lead drop: change in probab
 
 
 def wave_heatmap_figure(table: np.ndarray, title: str = "Attribution per lead and wave",
-                        segments: tuple[str, ...] = ("P", "PR", "QRS", "ST", "T", "TP"), height: int = 360) -> go.Figure:
+                        segments: tuple[str, ...] = ("P", "PR", "QRS", "ST", "T", "TP"), height: int = 360,
+                        value_label: str = "logit drop") -> go.Figure:
     """The 12-lead x wave table of a wave-level attribution (``xand.explain.waves.wave_table``) as a
     heatmap, leads in storage order top to bottom; empty cells (a lead without that wave) stay blank.
 
     Parameters
     ----------
     table : (12, len(segments)) float, NaN where undefined
+    value_label : what the values are (``xand.explain.waves.wave_value_label``), the colour bar's title
     """
     z = np.asarray(table, dtype=float)
     finite = z[np.isfinite(z)]
     top = float(np.max(np.abs(finite))) if finite.size else 1.0
     hm = dict(type="heatmap", z=z.tolist(), x=list(segments), y=list(LEADS), zmin=-top or -1.0, zmax=top or 1.0,
-              colorscale="RdBu", reversescale=True, name="waves", colorbar=dict(title=dict(text="logit drop")),
+              colorscale="RdBu", reversescale=True, name="waves", colorbar=dict(title=dict(text=value_label)),
               hovertemplate="%{y} %{x}: %{z:.3f}<extra></extra>")
     layout = dict(title=dict(text=title, font=dict(size=13)), height=height, margin=dict(l=40, r=10, t=34, b=28),
                   yaxis=dict(autorange="reversed"), plot_bgcolor="#ffffff")
