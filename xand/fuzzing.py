@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from xand.constants import LEADS
+from xand.data.header import wfdb_checksum
 from xand.errors import DataError
 
 #: Exceptions a parser may raise on bad input: ``DataError`` (and its subclass for unknown names).
@@ -34,10 +35,6 @@ def _strategies():
     return st
 
 
-def _checksum(row: np.ndarray) -> int:
-    """WFDB's 16-bit signed checksum of one signal."""
-    c = int(np.asarray(row, dtype=np.int64).sum()) & 0xFFFF
-    return c - 0x10000 if c >= 0x8000 else c
 
 
 def _signal(seed: int, n: int) -> np.ndarray:
@@ -70,7 +67,7 @@ def _wfdb_files(st, lengths: tuple[int, int] = (1000, 4000)):
         sig = _signal(draw(st.integers(0, 2 ** 31 - 1)), n)
         lines = [f"rec {len(leads)} {field.get('rate', '500')} {field.get('n', n)}"]
         lines += [f"rec.dat {field.get('fmt', '16')} {field.get('gain', '1000')}/mV 16 0 {sig[i, 0]} "
-                  f"{_checksum(sig[i])} 0 {lead}" for i, lead in enumerate(leads)]
+                  f"{wfdb_checksum(sig[i])} 0 {lead}" for i, lead in enumerate(leads)]
         header = "\n".join(lines) + "\n"
         if field.get("text") == "cut":
             header = header[: draw(st.integers(0, len(header) - 1))]
@@ -236,7 +233,7 @@ def _database_files(st):
         for i in range(4):
             sig = _signal(i, 1000)
             hea = f"{i + 1:05d}_lr 12 100 1000\n" + "".join(
-                f"{i + 1:05d}_lr.dat 16 1000/mV 16 0 {sig[j, 0]} {_checksum(sig[j])} 0 {lead}\n"
+                f"{i + 1:05d}_lr.dat 16 1000/mV 16 0 {sig[j, 0]} {wfdb_checksum(sig[j])} 0 {lead}\n"
                 for j, lead in enumerate(LEADS))
             records[f"records100/00000/{i + 1:05d}_lr.hea"] = hea.encode()
             records[f"records100/00000/{i + 1:05d}_lr.dat"] = sig.T.astype("<i2").tobytes()
@@ -276,7 +273,7 @@ def _targets() -> list[Target]:
     def cinc_upload(arg):
         data, shape, sig = arg
         header = f"rec 12 500 {shape[1]}\n" + "".join(
-            f"rec.mat 16+24 1000/mV 16 0 {sig[i, 0]} {_checksum(sig[i])} 0 {lead}\n" for i, lead in enumerate(LEADS))
+            f"rec.mat 16+24 1000/mV 16 0 {sig[i, 0]} {wfdb_checksum(sig[i])} 0 {lead}\n" for i, lead in enumerate(LEADS))
         _upload([("rec.hea", header.encode()), ("rec.mat", data)])
 
     def csv_upload(data):

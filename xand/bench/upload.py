@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from xand.constants import LEADS, N_LEADS
+from xand.data.header import wfdb_checksum
 
 FS = 500
 
@@ -36,14 +37,11 @@ def _signal(n: int, seed: int = 0) -> np.ndarray:
     return x.astype(np.int16)
 
 
-def _checksum(row: np.ndarray) -> int:
-    c = int(np.asarray(row, dtype=np.int64).sum()) & 0xFFFF
-    return c - 0x10000 if c >= 0x8000 else c
 
 
 def _header(n: int, sig: np.ndarray, file: str, fmt: str, n_declared: int | None = None) -> bytes:
     lines = [f"rec {N_LEADS} {FS} {n if n_declared is None else n_declared}"]
-    lines += [f"{file} {fmt} 1000/mV 16 0 {sig[i, 0]} {_checksum(sig[i])} 0 {lead}" for i, lead in enumerate(LEADS)]
+    lines += [f"{file} {fmt} 1000/mV 16 0 {sig[i, 0]} {wfdb_checksum(sig[i])} 0 {lead}" for i, lead in enumerate(LEADS)]
     return ("\n".join(lines) + "\n").encode()
 
 

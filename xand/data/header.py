@@ -12,6 +12,12 @@ import numpy as np
 from xand.errors import DataError
 
 
+def wfdb_checksum(digital: np.ndarray) -> int:
+    """The checksum a WFDB header gives for one signal: the 16-bit sum of its digital samples, signed."""
+    c = int(np.asarray(digital, dtype=np.int64).sum()) & 0xFFFF
+    return c - 0x10000 if c >= 0x8000 else c
+
+
 def declared_rate(where: str | Path, record_line: list[str]) -> float:
     """The sampling rate (Hz) the record line ``<name> <n_signals> <fs>[/<counter>[(<base>)]] ...``
     declares; a ``DataError`` naming ``where`` when it gives none or one that is not a positive number."""

@@ -82,16 +82,9 @@ def run_lines(x: np.ndarray, groups: np.ndarray) -> np.ndarray:
     just outside it (the removal baseline of each wave, computed on the original signal)."""
     x = np.asarray(x, np.float32)
     out = x.copy()
-    t = x.shape[1]
     for li in range(x.shape[0]):
-        g = groups[li]
-        cut = np.flatnonzero(np.diff(g)) + 1
-        starts = np.concatenate([[0], cut])
-        stops = np.concatenate([cut, [t]])
-        for a, b in zip(starts, stops):
-            left = x[li, a - 1] if a > 0 else x[li, b] if b < t else x[li].mean()
-            right = x[li, b] if b < t else left
-            out[li, a:b] = np.linspace(left, right, b - a + 2, dtype=np.float32)[1:-1]
+        for _, a, b in _runs_of(groups[li]):
+            out[li, a:b] = _line(x[li], a, b)
     return out
 
 

@@ -15,25 +15,27 @@ from xand.errors import DataError
 from xand.explain.methods.base import register_method
 
 
-@register_method("waves")
-def _waves(model: nn.Module, x: Tensor, target: int, *, segments: np.ndarray | None = None,
-           perturbations_per_eval: int = 16) -> tuple:
-    """Lead x wave-segment ablation (``xand.explain.waves``): each segment -> the line between its ends."""
-    from captum.attr import FeatureAblation
-
-    from xand.explain.waves import feature_mask, run_lines
-
+def _segments(segments: np.ndarray | None, x: Tensor) -> np.ndarray:
+    """The ECG's ``(12, T)`` segment labels, checked against the input ``x (1, 12, T)``."""
     if segments is None:
         raise DataError(None, "wave-level attribution without the ECG's segments",
                         "segments = xand.explain.waves.segment_labels(fiducials, T)")
     lab = np.asarray(segments)
     if lab.shape != tuple(x.shape[1:]):
         raise DataError(None, f"segments of shape {lab.shape}", f"the input's shape {tuple(x.shape[1:])}")
+    return lab
+
+
+@register_method("waves")
+def _waves(model: nn.Module, x: Tensor, target: int, *, segments: np.ndarray | None = None,
+           perturbations_per_eval: int = 16) -> tuple:
+    """Lead x wave-segment ablation (``xand.explain.waves``): each segment -> the line between its ends."""
+    from xand.explain.waves import feature_mask, run_lines
+
+    lab = _segments(segments, x)
     fm = feature_mask(lab)
     base = torch.as_tensor(run_lines(x[0].detach().cpu().numpy(), fm))[None].to(x.device)
-    attr = FeatureAblation(model).attribute(x, baselines=base, target=target,
-                                            feature_mask=torch.as_tensor(fm)[None].to(x.device),
-                                            perturbations_per_eval=perturbations_per_eval)
+    attr = _ablate(model, x, base, target, torch.as_tensor(fm)[None].to(x.device), perturbations_per_eval)
     return attr, None, {"features": "lead x segment (P, PR, QRS, ST, T, TP)", "removal": "linear"}, None
 
 
@@ -49,9 +51,8 @@ def null_networks(model: nn.Module, x: Tensor, k: int) -> list[nn.Module]:
     ``NULL_SEED + j``; ``xand.models.randomise``): untrained networks of the same architecture, what any
     network would do with the same input. Nothing of the trained weights is left in them, so they are
     cached per architecture (the module tree's repr, parameter names and shapes, input shape, device),
-    at most 4. (A
-    layer without its own ``reset_parameters`` is drawn at its trained scale: none in the registered
-    models.)"""
+    at most 4. (A layer without its own ``reset_parameters`` is drawn at its trained scale: none in the
+    registered models.)"""
     from xand.models.randomise import parameter_blocks, randomised
 
     # repr: strides, padding and other options that change the function without changing a weight shape
@@ -93,9 +94,7 @@ def _waves_template(model: nn.Module, x: Tensor, target: int, *, segments: np.nd
     """
     from xand.explain.waves import SEGMENTS, WaveTemplates, feature_mask, template_fill
 
-    if segments is None:
-        raise DataError(None, "wave-level attribution without the ECG's segments",
-                        "segments = xand.explain.waves.segment_labels(fiducials, T)")
+    lab = _segments(segments, x)
     if not isinstance(references, WaveTemplates):
         raise DataError(None, "waves_template without normal wave templates",
                         "references = xand.explain.references.wave_template_bank(predictor, data_dir, head)")
@@ -103,9 +102,6 @@ def _waves_template(model: nn.Module, x: Tensor, target: int, *, segments: np.nd
         from xand.errors import UnknownNameError
 
         raise UnknownNameError("waves_template normalisation", normalise, ("null", "l2", "none"))
-    lab = np.asarray(segments)
-    if lab.shape != tuple(x.shape[1:]):
-        raise DataError(None, f"segments of shape {lab.shape}", f"the input's shape {tuple(x.shape[1:])}")
     if references.shape.shape[0] != x.shape[1]:
         raise DataError(None, f"templates for {references.shape.shape[0]} leads", f"{x.shape[1]} leads")
     fm = feature_mask(lab)
